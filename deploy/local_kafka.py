@@ -1,0 +1,640 @@
+#!/usr/bin/env python3
+"""Run a single-node KRaft Apache Kafka broker from Maven Central jars, without Docker.
+
+Standard library only (it runs before the project's venv exists), Python >= 3.11, Linux.
+
+    python3 deploy/local_kafka.py start|stop|status|logs|reset [--port 9092] [--home var/kafka]
+
+Everything lives under the git-ignored home folder (default var/kafka in the project root):
+jars/ (fetched once by Maven, marked with the Kafka version), config/, data/ (formatted once),
+logs/server.out, cluster-id, kafka.pid and kafka.state (ports of the running broker).
+MASH_KAFKA_PORT and MASH_KAFKA_HOME override the defaults; command-line options win over both.
+
+A test fixture can load this file by path and call start(), stop(), is_running() and
+status(); importing it does nothing else.
+"""
+
+import argparse
+import base64
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import string
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
+POM = KAFKA_DIR / "pom.xml"
+LOG4J_CONFIG = KAFKA_DIR / "log4j.properties"
+SERVER_TEMPLATE = KAFKA_DIR / "server.properties.template"
+
+DEFAULT_PORT = 9092
+DEFAULT_HOME = PROJECT_ROOT / "var" / "kafka"
+HOST = "127.0.0.1"
+MIN_JAVA = 17
+HEAP_OPTS = ["-Xmx512m", "-Xms256m"]
+STARTED_MARKER = "Kafka Server started"
+STOP_GRACE_SECONDS = 30.0
+
+EXIT_ERROR = 1
+EXIT_NOT_RUNNING = 3
+
+
+class LocalKafkaError(Exception):
+    """A start/stop problem with a one-line explanation for the user."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one broker home keeps its files."""
+
+    home: Path
+
+    @property
+    def jars(self) -> Path:
+        return self.home / "jars"
+
+    @property
+    def jars_marker(self) -> Path:
+        return self.jars / ".kafka-version"
+
+    @property
+    def config(self) -> Path:
+        return self.home / "config" / "server.properties"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def meta(self) -> Path:
+        return self.data / "meta.properties"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def server_out(self) -> Path:
+        return self.logs / "server.out"
+
+    @property
+    def cluster_id(self) -> Path:
+        return self.home / "cluster-id"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "kafka.state"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.home / ".lock"
+
+
+@dataclass(frozen=True)
+class Status:
+    running: bool
+    pid: int | None
+    port: int | None
+    controller_port: int | None
+    data_dir: Path
+
+    @property
+    def bootstrap(self) -> str | None:
+        return f"{HOST}:{self.port}" if self.port else None
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+def kafka_version() -> str:
+    """The Kafka version pinned in deploy/kafka/pom.xml."""
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
+    if not match:
+        raise LocalKafkaError(f"no <kafka.version> property in {POM}")
+    return match.group(1).strip()
+
+
+def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
+    chosen = home if home is not None else os.environ.get("MASH_KAFKA_HOME") or DEFAULT_HOME
+    return Path(chosen).expanduser().resolve()
+
+
+def resolve_port(port: int | None = None) -> int:
+    if port is not None:
+        return port
+    raw = os.environ.get("MASH_KAFKA_PORT")
+    if not raw:
+        return DEFAULT_PORT
+    try:
+        return int(raw)
+    except ValueError:
+        raise LocalKafkaError(f"MASH_KAFKA_PORT is not a port number: {raw!r}") from None
+
+
+# --- processes and ports ------------------------------------------------------------------
+
+
+def _read_pid(layout: Layout) -> int | None:
+    try:
+        return int(layout.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _read_state(layout: Layout) -> dict[str, int]:
+    try:
+        state = json.loads(layout.state_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {k: int(v) for k, v in state.items() if isinstance(v, int)}
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if pid is a live (not zombie) Kafka broker process."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        # Reap it if we are its parent (a fixture that started it in-process), so a dead
+        # broker does not linger as a zombie that still answers kill(pid, 0).
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():  # not Linux /proc: trust kill(pid, 0)
+        return True
+    try:
+        stat = (proc / "stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False
+        # Guard against pid reuse after a reboot or a long time.
+        return b"kafka.Kafka" in (proc / "cmdline").read_bytes()
+    except (OSError, IndexError):
+        return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Java listeners use SO_REUSEADDR too, so only a real listener blocks the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_answers(port: int, timeout: float = 2.0) -> bool:
+    """Send a Kafka ApiVersions v0 request over a raw socket; True on a well-formed reply."""
+    correlation_id = 0x6D617368
+    client_id = b"local_kafka"
+    header = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
+    request = struct.pack(">i", len(header)) + header
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            sock.sendall(request)
+            head = _recv_exactly(sock, 4)
+            (size,) = struct.unpack(">i", head)
+            if size < 6 or size > 1 << 20:
+                return False
+            body = _recv_exactly(sock, size)
+    except OSError:
+        return False
+    got_correlation, error_code = struct.unpack(">ih", body[:6])
+    return bool(got_correlation == correlation_id and error_code == 0)
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < n:
+        chunk = sock.recv(n - len(chunks))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        chunks += chunk
+    return bytes(chunks)
+
+
+@contextlib.contextmanager
+def _locked(layout: Layout) -> Iterator[None]:
+    """Serialise start/stop across processes (parallel pytest sessions, make -j)."""
+    layout.home.mkdir(parents=True, exist_ok=True)
+    with open(layout.lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- prerequisites ------------------------------------------------------------------------
+
+
+def find_java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = Path(java_home) / "bin" / "java" if java_home else None
+    java = str(candidate) if candidate and candidate.is_file() else shutil.which("java")
+    if not java:
+        raise LocalKafkaError(
+            f"Java not found: install a JDK >= {MIN_JAVA} (e.g. apt-get install openjdk-17-jdk-headless)"
+        )
+    try:
+        probe = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LocalKafkaError(f"cannot run {java} -version: {exc}") from None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', probe.stderr + probe.stdout)
+    if not match:
+        raise LocalKafkaError(f"cannot tell the Java version of {java}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8.0_392" style
+        major = int(match.group(2))
+    if major < MIN_JAVA:
+        raise LocalKafkaError(f"Java {major} found at {java}; Kafka needs Java >= {MIN_JAVA}")
+    return java
+
+
+def ensure_jars(layout: Layout, version: str) -> None:
+    """Fetch the broker jars into home/jars once per Kafka version."""
+    marker = layout.jars_marker
+    if marker.is_file() and marker.read_text().strip() == version:
+        return
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise LocalKafkaError(
+            f"Maven not found and Kafka {version} jars are not cached in {layout.jars}: "
+            "install Maven (apt-get install maven)"
+        )
+    _say(f"Fetching Kafka {version} jars from Maven Central into {layout.jars} (once)...")
+    staging = layout.home / "jars.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    mvn_log = layout.logs / "maven.out"
+    with open(mvn_log, "w") as log:
+        result = subprocess.run(
+            [
+                mvn,
+                "-B",
+                "-f",
+                str(POM),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                f"-Dkafka.version={version}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+        tail = _tail(mvn_log, 15)
+        raise LocalKafkaError(
+            f"Maven could not fetch the Kafka jars (exit {result.returncode}); see {mvn_log}\n"
+            + tail
+        )
+    shutil.rmtree(layout.jars, ignore_errors=True)
+    staging.rename(layout.jars)
+    marker.write_text(version + "\n")
+    count = sum(1 for _ in layout.jars.glob("*.jar"))
+    _say(f"Cached {count} jars.")
+
+
+def _new_cluster_id() -> str:
+    # Kafka's own format: a random UUID, base64url without padding; never starting with '-'
+    # (kafka-storage would read it as an option).
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
+def write_config(layout: Layout, port: int, controller_port: int) -> None:
+    layout.config.parent.mkdir(parents=True, exist_ok=True)
+    layout.data.mkdir(parents=True, exist_ok=True)
+    text = string.Template(SERVER_TEMPLATE.read_text()).substitute(
+        port=port, controller_port=controller_port, data_dir=layout.data
+    )
+    layout.config.write_text(text)
+
+
+def ensure_formatted(layout: Layout, java: str) -> None:
+    """Format the KRaft storage once; the cluster id is generated once and kept."""
+    if layout.meta.is_file():
+        return
+    if not layout.cluster_id.is_file():
+        layout.cluster_id.write_text(_new_cluster_id() + "\n")
+    cluster_id = layout.cluster_id.read_text().strip()
+    _say(f"Formatting KRaft storage in {layout.data} (cluster id {cluster_id})...")
+    result = subprocess.run(
+        [
+            java,
+            *HEAP_OPTS,
+            f"-Dlog4j.configuration=file:{LOG4J_CONFIG}",
+            "-cp",
+            f"{layout.jars}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(layout.config),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise LocalKafkaError("formatting storage failed: " + " | ".join(detail))
+
+
+# --- public API ---------------------------------------------------------------------------
+
+
+def status(home: str | os.PathLike[str] | None = None) -> Status:
+    layout = Layout(resolve_home(home))
+    pid = _read_pid(layout)
+    state = _read_state(layout)
+    running = pid is not None and _pid_alive(pid)
+    return Status(
+        running=running,
+        pid=pid if running else None,
+        port=state.get("port") if running else None,
+        controller_port=state.get("controller_port") if running else None,
+        data_dir=layout.data,
+    )
+
+
+def is_running(home: str | os.PathLike[str] | None = None) -> bool:
+    """True when the broker of this home is alive and answers Kafka requests."""
+    current = status(home)
+    return current.running and current.port is not None and broker_answers(current.port)
+
+
+def start(
+    port: int | None = None,
+    home: str | os.PathLike[str] | None = None,
+    timeout: float = 90.0,
+    progress: Callable[[str], None] | None = None,
+) -> str:
+    """Start the broker if it is not running; return its bootstrap servers string."""
+    port = resolve_port(port)
+    layout = Layout(resolve_home(home))
+    say = progress or _say
+    with _locked(layout):
+        current = status(layout.home)
+        if current.running and current.pid is not None:
+            if current.port != port:
+                raise LocalKafkaError(
+                    f"a broker from {layout.home} is already running on port {current.port} "
+                    f"(pid {current.pid}), not {port}; stop it first"
+                )
+            if broker_answers(port):
+                say(f"Kafka already running (pid {current.pid}) on {HOST}:{port}")
+                return f"{HOST}:{port}"
+            # Alive but not answering yet: another start is still waiting for it.
+            _wait_ready(layout, current.pid, port, timeout, say, process=None)
+            return f"{HOST}:{port}"
+        _clear_run_files(layout)
+
+        version = kafka_version()
+        java = find_java()
+        if not _port_free(port):
+            raise LocalKafkaError(
+                f"port {port} on {HOST} is already in use by another process; "
+                "stop it or choose another with --port / MASH_KAFKA_PORT"
+            )
+        controller_port = port + 1 if _port_free(port + 1) else _free_port()
+        ensure_jars(layout, version)
+        write_config(layout, port, controller_port)
+        ensure_formatted(layout, java)
+
+        layout.logs.mkdir(parents=True, exist_ok=True)
+        if layout.server_out.exists():
+            layout.server_out.replace(layout.logs / "server.out.1")
+        say(f"Starting Kafka {version} on {HOST}:{port} (controller {controller_port})...")
+        started_at = time.monotonic()
+        with open(layout.server_out, "wb") as out:
+            process = subprocess.Popen(
+                [
+                    java,
+                    *HEAP_OPTS,
+                    "-XX:+UseG1GC",
+                    "-XX:MaxGCPauseMillis=20",
+                    "-Djava.awt.headless=true",
+                    f"-Dlog4j.configuration=file:{LOG4J_CONFIG}",
+                    f"-Dkafka.logs.dir={layout.logs}",
+                    "-cp",
+                    f"{layout.jars}/*",
+                    "kafka.Kafka",
+                    str(layout.config),
+                ],
+                cwd=layout.home,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        layout.pid_file.write_text(f"{process.pid}\n")
+        layout.state_file.write_text(
+            json.dumps({"pid": process.pid, "port": port, "controller_port": controller_port})
+        )
+        _wait_ready(layout, process.pid, port, timeout, say, process=process)
+        say(f"Ready in {time.monotonic() - started_at:.1f} s.")
+        return f"{HOST}:{port}"
+
+
+def _wait_ready(
+    layout: Layout,
+    pid: int,
+    port: int,
+    timeout: float,
+    say: Callable[[str], None],
+    process: subprocess.Popen[bytes] | None,
+) -> None:
+    deadline = time.monotonic() + timeout
+    next_note = time.monotonic() + 5.0
+    while True:
+        died = process.poll() is not None if process is not None else not _pid_alive(pid)
+        if died:
+            _clear_run_files(layout)
+            raise LocalKafkaError(
+                f"the broker died during startup; last lines of {layout.server_out}:\n"
+                + _tail(layout.server_out, 40)
+            )
+        if broker_answers(port, timeout=1.0) and _log_says_started(layout):
+            return
+        now = time.monotonic()
+        if now >= deadline:
+            raise LocalKafkaError(
+                f"the broker (pid {pid}) did not answer on {HOST}:{port} within {timeout:.0f} s; "
+                f"it is still running (see {layout.server_out}; stop it with "
+                "`python3 deploy/local_kafka.py stop`)"
+            )
+        if now >= next_note:
+            remaining = deadline - now
+            say(f"  ...waiting for the broker ({remaining:.0f} s left)")
+            next_note = now + 5.0
+        time.sleep(0.25)
+
+
+def _log_says_started(layout: Layout) -> bool:
+    try:
+        with open(layout.server_out, "rb") as handle:
+            return STARTED_MARKER.encode() in handle.read()
+    except FileNotFoundError:
+        return False
+
+
+def stop(home: str | os.PathLike[str] | None = None, grace: float = STOP_GRACE_SECONDS) -> bool:
+    """Stop the broker; True if one was running. SIGTERM, then SIGKILL after `grace` s."""
+    layout = Layout(resolve_home(home))
+    if not layout.home.exists():
+        return False
+    with _locked(layout):
+        pid = _read_pid(layout)
+        if pid is None or not _pid_alive(pid):
+            _clear_run_files(layout)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _pid_alive(pid):
+            _say(f"Broker (pid {pid}) ignored SIGTERM for {grace:.0f} s; sending SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                time.sleep(0.1)
+        _clear_run_files(layout)
+        return True
+
+
+def reset(home: str | os.PathLike[str] | None = None) -> None:
+    """Stop the broker and delete its data, config and logs; keep the cached jars."""
+    layout = Layout(resolve_home(home))
+    stop(layout.home)
+    for path in (layout.data, layout.config.parent, layout.logs):
+        shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        layout.cluster_id.unlink()
+
+
+def _clear_run_files(layout: Layout) -> None:
+    for path in (layout.pid_file, layout.state_file):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 256 * 1024))
+            data = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return f"({path} does not exist)"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def _follow(path: Path) -> None:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        while True:
+            chunk = handle.read()
+            if chunk:
+                sys.stdout.write(chunk.decode("utf-8", errors="replace"))
+                sys.stdout.flush()
+            else:
+                time.sleep(0.5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="local_kafka.py",
+        description="Single-node KRaft Kafka broker from Maven Central jars (no Docker).",
+    )
+    parser.add_argument("command", choices=["start", "stop", "status", "logs", "reset"])
+    parser.add_argument(
+        "--port", type=int, default=None, help=f"client port (default {DEFAULT_PORT})"
+    )
+    parser.add_argument("--home", default=None, help="state folder (default var/kafka)")
+    parser.add_argument("--timeout", type=float, default=90.0, help="start timeout, seconds")
+    parser.add_argument("-n", "--lines", type=int, default=100, help="logs: how many lines")
+    parser.add_argument("-f", "--follow", action="store_true", help="logs: keep following")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "start":
+            bootstrap = start(args.port, args.home, timeout=args.timeout)
+            print(f"Kafka {kafka_version()} listening on {bootstrap}")
+        elif args.command == "stop":
+            print("Kafka stopped" if stop(args.home) else "Kafka not running")
+        elif args.command == "reset":
+            reset(args.home)
+            print(f"Kafka stopped and data deleted under {resolve_home(args.home)} (jars kept)")
+        elif args.command == "status":
+            current = status(args.home)
+            if not current.running:
+                print(f"Kafka not running (data dir {current.data_dir})")
+                return EXIT_NOT_RUNNING
+            answers = current.port is not None and broker_answers(current.port)
+            print(
+                f"Kafka running: pid {current.pid}, port {current.port}"
+                f" (controller {current.controller_port}), data dir {current.data_dir}"
+                + ("" if answers else " -- NOT answering requests yet")
+            )
+        elif args.command == "logs":
+            server_out = Layout(resolve_home(args.home)).server_out
+            print(_tail(server_out, args.lines))
+            if args.follow and server_out.exists():
+                with contextlib.suppress(KeyboardInterrupt):
+                    _follow(server_out)
+    except LocalKafkaError as exc:
+        print(f"local_kafka: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            return 0
+        print(f"local_kafka: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

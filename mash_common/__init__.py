@@ -1,0 +1,1 @@
+"""Shared contracts, serde, topic names and settings for every mash-hub component."""

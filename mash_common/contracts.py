@@ -1,0 +1,448 @@
+"""Pydantic models of the message contracts; each mirrors one record in schemas/avro/.
+
+The .avsc files are the source of truth. tests/unit/test_contracts_match_schemas.py proves,
+field by field, that these models agree with them. Timestamps are timezone-aware UTC
+datetimes (Avro timestamp-millis); dates are Avro date.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, truncated to the millisecond Avro can carry."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+
+
+def _to_utc_millis(value: datetime) -> datetime:
+    # Avro timestamp-millis has no zone and no microseconds; we always mean UTC.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.utcoffset() != timedelta(0):
+        value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
+# AgencyRecord has a field called "date", which would shadow the type inside that class.
+CalendarDate = date
+
+UtcDatetime = Annotated[datetime, AfterValidator(_to_utc_millis)]
+
+
+class Contract(BaseModel):
+    """Base of every contract model: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    avro_name: ClassVar[str] = ""
+
+
+# Enums ---------------------------------------------------------------------------------
+
+
+class Rag(StrEnum):
+    RED = "RED"
+    AMBER = "AMBER"
+    GREEN = "GREEN"
+
+    @property
+    def rank(self) -> int:
+        """0 is most urgent; lets callers compare priorities."""
+        return _RAG_RANK[self]
+
+
+_RAG_RANK = {Rag.RED: 0, Rag.AMBER: 1, Rag.GREEN: 2}
+
+
+class ReferrerType(StrEnum):
+    POLICE = "POLICE"
+    HEALTH = "HEALTH"
+    EDUCATION = "EDUCATION"
+    SOCIAL_CARE = "SOCIAL_CARE"
+    PROBATION = "PROBATION"
+    HOUSING = "HOUSING"
+    YOUTH_OFFENDING = "YOUTH_OFFENDING"
+    LOCAL_AUTHORITY = "LOCAL_AUTHORITY"
+    VOLUNTARY_SECTOR = "VOLUNTARY_SECTOR"
+    FAMILY_MEMBER = "FAMILY_MEMBER"
+    MEMBER_OF_PUBLIC = "MEMBER_OF_PUBLIC"
+    SELF = "SELF"
+    ANONYMOUS = "ANONYMOUS"
+    OTHER = "OTHER"
+
+
+class Concern(StrEnum):
+    PHYSICAL_ABUSE = "PHYSICAL_ABUSE"
+    SEXUAL_ABUSE = "SEXUAL_ABUSE"
+    EMOTIONAL_ABUSE = "EMOTIONAL_ABUSE"
+    NEGLECT = "NEGLECT"
+    DOMESTIC_ABUSE = "DOMESTIC_ABUSE"
+    SEXUAL_EXPLOITATION = "SEXUAL_EXPLOITATION"
+    CRIMINAL_EXPLOITATION = "CRIMINAL_EXPLOITATION"
+    MISSING = "MISSING"
+    SELF_HARM = "SELF_HARM"
+    MENTAL_HEALTH = "MENTAL_HEALTH"
+    SUBSTANCE_MISUSE = "SUBSTANCE_MISUSE"
+    FGM = "FGM"
+    RADICALISATION = "RADICALISATION"
+    ONLINE_HARM = "ONLINE_HARM"
+    OTHER = "OTHER"
+
+
+class Indicator(StrEnum):
+    IMMEDIATE_DANGER = "IMMEDIATE_DANGER"
+    INJURY = "INJURY"
+    CHILD_DISCLOSURE = "CHILD_DISCLOSURE"
+    WEAPON_INVOLVED = "WEAPON_INVOLVED"
+    ALLEGED_PERPETRATOR_HAS_ACCESS = "ALLEGED_PERPETRATOR_HAS_ACCESS"
+    REPEAT_INCIDENT = "REPEAT_INCIDENT"
+    CURRENTLY_MISSING = "CURRENTLY_MISSING"
+    DISABLED_CHILD = "DISABLED_CHILD"
+    PREGNANCY_OR_UNBORN = "PREGNANCY_OR_UNBORN"
+    OTHER = "OTHER"
+
+
+class ConsentStatus(StrEnum):
+    GIVEN = "GIVEN"
+    REFUSED = "REFUSED"
+    NOT_SOUGHT = "NOT_SOUGHT"
+    OVERRIDDEN_CHILD_PROTECTION = "OVERRIDDEN_CHILD_PROTECTION"
+    UNKNOWN = "UNKNOWN"
+
+
+class LinkMatch(StrEnum):
+    NHS_NUMBER = "NHS_NUMBER"
+    NAME_DOB_POSTCODE = "NAME_DOB_POSTCODE"
+
+
+class ResponseStatus(StrEnum):
+    FOUND = "FOUND"
+    NOT_KNOWN = "NOT_KNOWN"
+    DECLINED = "DECLINED"
+    ERROR = "ERROR"
+
+
+class Completeness(StrEnum):
+    COMPLETE = "COMPLETE"
+    PARTIAL = "PARTIAL"
+
+
+class DecisionOutcome(StrEnum):
+    NO_FURTHER_ACTION = "NO_FURTHER_ACTION"
+    ADVICE_AND_UNIVERSAL_SERVICES = "ADVICE_AND_UNIVERSAL_SERVICES"
+    EARLY_HELP = "EARLY_HELP"
+    CHILD_IN_NEED_ASSESSMENT = "CHILD_IN_NEED_ASSESSMENT"
+    STRATEGY_DISCUSSION = "STRATEGY_DISCUSSION"
+    POLICE_ACTION = "POLICE_ACTION"
+    REFERRED_TO_ANOTHER_AUTHORITY = "REFERRED_TO_ANOTHER_AUTHORITY"
+    OTHER = "OTHER"
+
+
+class NotificationKind(StrEnum):
+    RECEIVED = "RECEIVED"
+    REJECTED = "REJECTED"
+    INFORMATION_GATHERED = "INFORMATION_GATHERED"
+    DECISION = "DECISION"
+
+
+class AuditAction(StrEnum):
+    REFERRAL_RECEIVED = "REFERRAL_RECEIVED"
+    REFERRAL_REJECTED = "REFERRAL_REJECTED"
+    REFERRAL_DUPLICATE = "REFERRAL_DUPLICATE"
+    REFERRAL_LINKED = "REFERRAL_LINKED"
+    REFERRAL_RATED = "REFERRAL_RATED"
+    REQUEST_SENT = "REQUEST_SENT"
+    REQUEST_CHASED = "REQUEST_CHASED"
+    REQUEST_WITHHELD = "REQUEST_WITHHELD"
+    RESPONSE_RECEIVED = "RESPONSE_RECEIVED"
+    DISCLOSURE = "DISCLOSURE"
+    REFUSAL = "REFUSAL"
+    CASE_ASSEMBLED = "CASE_ASSEMBLED"
+    CASE_AMENDED = "CASE_AMENDED"
+    DECISION_RECEIVED = "DECISION_RECEIVED"
+    NOTIFICATION_SENT = "NOTIFICATION_SENT"
+    DEADLETTER_REPLAYED = "DEADLETTER_REPLAYED"
+    OTHER = "OTHER"
+
+
+# Shared records ------------------------------------------------------------------------
+
+
+class Subject(Contract):
+    avro_name: ClassVar[str] = "Subject"
+    given_name: str
+    family_name: str
+    date_of_birth: date | None = None
+    nhs_number: str | None = None
+    postcode: str | None = None
+    address: str | None = None
+    sex: str | None = None
+
+
+class AgencyRecord(Contract):
+    avro_name: ClassVar[str] = "AgencyRecord"
+    category: str
+    summary: str
+    date: CalendarDate | None = None
+    risk_flag: bool = False
+    reference: str
+
+
+class Responder(Contract):
+    avro_name: ClassVar[str] = "Responder"
+    name: str
+    role: str
+
+
+# Referral ------------------------------------------------------------------------------
+
+
+class Referrer(Contract):
+    avro_name: ClassVar[str] = "Referrer"
+    name: str
+    role: str
+    organisation: str
+    agency_type: ReferrerType
+    contact: str | None = None
+
+
+class HouseholdMember(Contract):
+    avro_name: ClassVar[str] = "HouseholdMember"
+    given_name: str
+    family_name: str
+    date_of_birth: date | None = None
+    relationship: str
+
+
+class Consent(Contract):
+    avro_name: ClassVar[str] = "Consent"
+    status: ConsentStatus
+    override_reason: str | None = None
+    override_authorised_by: str | None = None
+    recorded_at: UtcDatetime | None = None
+
+
+class Referral(Contract):
+    avro_name: ClassVar[str] = "Referral"
+    referral_id: str
+    source_system: str
+    received_at: UtcDatetime
+    referrer: Referrer
+    subject: Subject
+    household: list[HouseholdMember] = Field(default_factory=list)
+    concerns: list[Concern]
+    indicators: list[Indicator] = Field(default_factory=list)
+    narrative: str
+    consent: Consent
+    cin_referral_source: str | None = None
+
+
+# Triage --------------------------------------------------------------------------------
+
+
+class FiredRule(Contract):
+    avro_name: ClassVar[str] = "FiredRule"
+    rule_id: str
+    description: str
+    rag: Rag
+
+
+class CaseLink(Contract):
+    avro_name: ClassVar[str] = "CaseLink"
+    case_id: str
+    match: LinkMatch
+    reason: str
+    previous_rag: Rag
+
+
+class TriagedReferral(Contract):
+    avro_name: ClassVar[str] = "TriagedReferral"
+    case_id: str
+    referral: Referral
+    rag: Rag
+    opened_at: UtcDatetime
+    due_at: UtcDatetime
+    triaged_at: UtcDatetime
+    fired_rules: list[FiredRule]
+    linked_case: CaseLink | None = None
+    policy_version: str = ""
+    cin_factor_codes: list[str] = Field(default_factory=list)
+
+
+# Requests and responses ----------------------------------------------------------------
+
+
+class SubjectIdentifiers(Contract):
+    avro_name: ClassVar[str] = "SubjectIdentifiers"
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    nhs_number: str | None = None
+    postcode: str | None = None
+    address: str | None = None
+
+
+class InformationRequest(Contract):
+    avro_name: ClassVar[str] = "InformationRequest"
+    request_id: str
+    case_id: str
+    agency: str
+    rag: Rag
+    requested_at: UtcDatetime
+    respond_by: UtcDatetime
+    subject: SubjectIdentifiers
+    data_categories: list[str]
+    legal_basis: str
+    purpose: str
+    is_chase: bool = False
+    chase_number: int = 0
+    consent_status: str | None = None
+
+
+class InformationResponse(Contract):
+    avro_name: ClassVar[str] = "InformationResponse"
+    request_id: str
+    case_id: str
+    agency: str
+    responded_at: UtcDatetime
+    status: ResponseStatus
+    reason: str | None = None
+    records: list[AgencyRecord] = Field(default_factory=list)
+    responder: Responder
+
+
+# Assembly and decisions ----------------------------------------------------------------
+
+
+class Contribution(Contract):
+    avro_name: ClassVar[str] = "Contribution"
+    agency: str
+    request_id: str
+    status: ResponseStatus
+    responded_at: UtcDatetime
+    reason: str | None = None
+    records: list[AgencyRecord] = Field(default_factory=list)
+    responder: Responder
+    late: bool = False
+
+
+class AssembledCase(Contract):
+    avro_name: ClassVar[str] = "AssembledCase"
+    case_id: str
+    version: int
+    referral_ids: list[str]
+    referrals: list[Referral] = Field(default_factory=list)
+    subject: Subject
+    rag: Rag
+    opened_at: UtcDatetime
+    due_at: UtcDatetime
+    assembled_at: UtcDatetime
+    completeness: Completeness
+    asked_agencies: list[str] = Field(default_factory=list)
+    contributions: list[Contribution]
+    missing_agencies: list[str] = Field(default_factory=list)
+    fired_rules: list[FiredRule] = Field(default_factory=list)
+    cin_factor_codes: list[str] = Field(default_factory=list)
+
+
+class Decision(Contract):
+    avro_name: ClassVar[str] = "Decision"
+    case_id: str
+    decided_at: UtcDatetime
+    outcome: DecisionOutcome
+    rationale: str
+    decided_by: str
+    lead_agency: str | None = None
+    lead_contact: str | None = None
+    revision: int = 1
+    cin_primary_need: str | None = None
+
+
+class OutcomeNotification(Contract):
+    avro_name: ClassVar[str] = "OutcomeNotification"
+    notification_id: str
+    case_id: str | None = None
+    referral_id: str | None = None
+    recipient: str
+    kind: NotificationKind
+    sent_at: UtcDatetime
+    message: str
+    decision_outcome: DecisionOutcome | None = None
+    reasons: list[str] = Field(default_factory=list)
+    rag: Rag | None = None
+    due_at: UtcDatetime | None = None
+    lead_agency: str | None = None
+    lead_contact: str | None = None
+    revision: int = 1
+
+
+class DeadLetter(Contract):
+    avro_name: ClassVar[str] = "DeadLetter"
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    value: bytes | None = None
+    stage: str
+    error: str
+    at: UtcDatetime
+    reason_code: str = "UNSPECIFIED"
+
+
+class AuditEvent(Contract):
+    avro_name: ClassVar[str] = "AuditEvent"
+    event_id: str
+    at: UtcDatetime
+    actor: str
+    action: AuditAction
+    case_id: str | None = None
+    agency: str | None = None
+    legal_basis: str | None = None
+    data_categories: list[str] = Field(default_factory=list)
+    reference: str | None = None
+    detail: str | None = None
+
+
+# Every record that travels on a topic on its own, by Avro name.
+MESSAGE_TYPES: dict[str, type[Contract]] = {
+    m.avro_name: m
+    for m in (
+        Referral,
+        TriagedReferral,
+        InformationRequest,
+        InformationResponse,
+        AssembledCase,
+        Decision,
+        OutcomeNotification,
+        DeadLetter,
+        AuditEvent,
+    )
+}
+
+# Every model that mirrors a named Avro record, top-level or nested.
+ALL_RECORD_MODELS: tuple[type[Contract], ...] = (
+    Subject,
+    AgencyRecord,
+    Responder,
+    Referrer,
+    HouseholdMember,
+    Consent,
+    Referral,
+    FiredRule,
+    CaseLink,
+    TriagedReferral,
+    SubjectIdentifiers,
+    InformationRequest,
+    InformationResponse,
+    Contribution,
+    AssembledCase,
+    Decision,
+    OutcomeNotification,
+    DeadLetter,
+    AuditEvent,
+)

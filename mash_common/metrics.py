@@ -1,0 +1,28 @@
+"""Serving a service's Prometheus registry over HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+logger = logging.getLogger(__name__)
+
+# Shared histogram buckets, in seconds.
+# Processing of one message: sub-millisecond to a few seconds.
+PROCESSING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Agency response times and deadlines: seconds (test deadlines) to days (Green is 72 hours).
+DEADLINE_BUCKETS = (
+    1, 5, 15, 30, 60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600,
+    24 * 3600, 48 * 3600, 72 * 3600, 7 * 24 * 3600,
+)
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> Any:
+    """Start the /metrics endpoint in a daemon thread; port 0 disables it."""
+    if port == 0:
+        return None
+    server = start_http_server(port, addr=host, registry=registry)
+    logger.info("metrics on http://%s:%d/metrics", host, port)
+    return server

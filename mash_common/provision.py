@@ -1,0 +1,125 @@
+"""Creates every topic of the design, idempotently: `python -m mash_common.provision`.
+
+Existing topics are left alone (and reported); a topic with fewer partitions than planned
+is reported, never silently changed, because repartitioning moves keys between partitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from mash_common.errors import MashError
+from mash_common.hubconfig import HubConfig, load_hub_config
+from mash_common.settings import KafkaSettings
+from mash_common.topics import TopicSpec, topic_specs
+
+logger = logging.getLogger(__name__)
+
+
+class ProvisionError(MashError):
+    """Topics could not be created or the cluster could not be reached."""
+
+
+@dataclass(frozen=True)
+class ProvisionReport:
+    created: list[str]
+    existing: list[str]
+    mismatched: list[str]  # existing with a different partition count
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created)
+
+
+def planned_topics(kafka: KafkaSettings, hub: HubConfig) -> list[TopicSpec]:
+    return topic_specs(kafka.topics, sorted(hub.agencies), hub.outcome_recipients)
+
+
+def provision(
+    kafka: KafkaSettings, hub: HubConfig, *, timeout_s: float = 30.0
+) -> ProvisionReport:
+    admin = AdminClient(kafka.confluent_config())
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise ProvisionError(
+            f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc.args[0]}"
+        ) from None
+    present = {name: len(t.partitions) for name, t in metadata.topics.items()}
+    specs = planned_topics(kafka, hub)
+    missing = [s for s in specs if s.name not in present]
+    existing = [s.name for s in specs if s.name in present]
+    mismatched = [
+        f"{s.name} has {present[s.name]} partitions, planned {s.partitions}"
+        for s in specs
+        if s.name in present and present[s.name] != s.partitions
+    ]
+    created: list[str] = []
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(s.name, num_partitions=s.partitions,
+                         replication_factor=kafka.replication_factor, config=s.config)
+                for s in missing
+            ],
+            operation_timeout=timeout_s,
+            request_timeout=timeout_s,
+        )
+        for name, future in futures.items():
+            try:
+                future.result()
+                created.append(name)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.name() == "TOPIC_ALREADY_EXISTS":  # created meanwhile by another run
+                    existing.append(name)
+                else:
+                    raise ProvisionError(f"cannot create {name}: {error.str()}") from None
+    return ProvisionReport(sorted(created), sorted(existing), mismatched)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=None, help="hub.yaml (default config/hub.yaml)")
+    parser.add_argument("--bootstrap", default=None, help="bootstrap servers (default from env)")
+    parser.add_argument("--prefix", default=None, help="topic name prefix")
+    parser.add_argument("--explain", action="store_true", help="list each topic and why")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    overrides: dict[str, str] = {}
+    if args.bootstrap:
+        overrides["bootstrap_servers"] = args.bootstrap
+    if args.prefix is not None:
+        overrides["topic_prefix"] = args.prefix
+    try:
+        kafka = KafkaSettings(**overrides)  # type: ignore[arg-type]  # pydantic-settings kwargs
+        hub = load_hub_config(args.config)
+        if args.explain:
+            for spec in planned_topics(kafka, hub):
+                cfg = ", ".join(f"{k}={v}" for k, v in spec.config.items())
+                print(f"{spec.name:45} p={spec.partitions} {cfg:40} {spec.why}")
+        report = provision(kafka, hub)
+    except MashError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name in report.created:
+        print(f"created  {name}")
+    for problem in report.mismatched:
+        print(f"WARNING  {problem}")
+    total = len(report.created) + len(report.existing)
+    if report.changed:
+        print(f"{len(report.created)} topics created, {len(report.existing)} already present ({total} in all)")
+    else:
+        print(f"nothing to do: all {total} topics already present")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Faust glue shared by the three services: the app factory and the record publisher.
+
+Every pipeline topic carries raw bytes in Avro single-object encoding; agents decode them
+themselves so that a message that cannot be read is dead-lettered, not crashed on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import EventT, TopicT
+
+from mash_common.contracts import AuditAction, AuditEvent, Contract, DeadLetter, utcnow
+from mash_common.ids import stable_id
+from mash_common.serde import AvroSerde
+from mash_common.settings import KafkaSettings
+from mash_common.topics import PIPELINE_PARTITIONS, TopicNames
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(
+    service: str,
+    kafka: KafkaSettings,
+    *,
+    datadir: Path,
+    web_port: int | None = None,
+    **overrides: Any,
+) -> faust.App:
+    """A Faust app with mash-hub's defaults; the app id is the consumer group."""
+    settings: dict[str, Any] = {
+        "broker": f"kafka://{kafka.bootstrap_servers}",
+        # Tables live in memory and are restored from their changelog topics on start.
+        "store": "memory://",
+        "topic_partitions": PIPELINE_PARTITIONS,
+        "topic_replication_factor": kafka.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "datadir": str(datadir),
+        "web_enabled": web_port is not None,
+        "web_port": web_port or 6066,
+        "web_host": "127.0.0.1",
+        # Do not depend on exactly_once (design: open duplicate and hang bugs).
+        "processing_guarantee": "at_least_once",
+    }
+    settings.update(overrides)
+    return faust.App(f"{kafka.topic_prefix}mash-{service}", **settings)
+
+
+def raw_topic(app: faust.App, name: str, partitions: int | None = None) -> TopicT:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a message came from; the only thing about a message that errors may log."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+def position_of(event: EventT) -> Position:
+    message = event.message
+    return Position(message.topic, message.partition, message.offset)
+
+
+def as_key(key: str | bytes | None) -> bytes | None:
+    if key is None or isinstance(key, bytes):
+        return key
+    return key.encode("utf-8")
+
+
+class Publisher:
+    """Encodes contract records and sends them; owns dead-lettering and audit for a stage."""
+
+    def __init__(self, app: faust.App, serde: AvroSerde, topics: TopicNames, stage: str) -> None:
+        self._app = app
+        self._serde = serde
+        self._names = topics
+        self.stage = stage
+        self._topics: dict[str, TopicT] = {}
+
+    def topic(self, name: str) -> TopicT:
+        topic = self._topics.get(name)
+        if topic is None:
+            topic = self._topics[name] = raw_topic(self._app, name)
+        return topic
+
+    async def send(self, topic_name: str, key: str | bytes | None, record: Contract) -> None:
+        """Queue a record; faust flushes the producer before it commits the input offset."""
+        await self.topic(topic_name).send(key=as_key(key), value=self._serde.encode(record))
+
+    async def dead_letter(
+        self,
+        position: Position,
+        key: bytes | None,
+        value: bytes | None,
+        reason_code: str,
+        error: str,
+    ) -> None:
+        logger.warning("dead-lettering %s: %s (%s)", position, reason_code, error)
+        record = DeadLetter(
+            topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            key=key,
+            value=value,
+            stage=self.stage,
+            error=error,
+            at=utcnow(),
+            reason_code=reason_code,
+        )
+        await self.send(self._names.deadletter, key, record)
+
+    async def audit(
+        self,
+        action: AuditAction,
+        *,
+        case_id: str | None,
+        reference: str | None = None,
+        agency: str | None = None,
+        legal_basis: str | None = None,
+        data_categories: list[str] | None = None,
+        detail: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Record an audit event. Its id is stable, so a redelivery repeats the same event."""
+        event = AuditEvent(
+            event_id=stable_id("audit", self.stage, action.value, case_id, reference, agency, detail),
+            at=utcnow(),
+            actor=actor or f"mash-hub/{self.stage}",
+            action=action,
+            case_id=case_id,
+            agency=agency,
+            legal_basis=legal_basis,
+            data_categories=data_categories or [],
+            reference=reference,
+            detail=detail,
+        )
+        await self.send(self._names.audit, case_id or reference, event)

@@ -1,0 +1,107 @@
+"""Topic names and the partition counts and configs every topic is created with.
+
+Every name takes an optional prefix, so tests and parallel hubs on one cluster never collide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mash_common.contracts import Rag
+
+# Partitions of every keyed pipeline topic. Faust co-partitions tables (changelogs) with the
+# topics that feed them, so the service apps use the same number. 6 lets a hub run up to six
+# workers of a service; on our 2-core machines it costs little.
+PIPELINE_PARTITIONS = 6
+# Per-agency request topics and per-recipient outcome topics: one adapter or source system
+# reads each, so 3 is plenty and keeps the topic count (agencies x 3 RAGs) cheap.
+EDGE_PARTITIONS = 3
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+    why: str
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The design's topic names, under an optional prefix."""
+
+    prefix: str = ""
+
+    def _t(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    @property
+    def referrals(self) -> str:
+        return self._t("mash.referrals")
+
+    @property
+    def triaged(self) -> str:
+        return self._t("mash.referrals.triaged")
+
+    @property
+    def responses(self) -> str:
+        return self._t("mash.responses")
+
+    @property
+    def assembled(self) -> str:
+        return self._t("mash.cases.assembled")
+
+    @property
+    def decisions(self) -> str:
+        return self._t("mash.decisions")
+
+    @property
+    def deadletter(self) -> str:
+        return self._t("mash.deadletter")
+
+    @property
+    def audit(self) -> str:
+        return self._t("mash.audit")
+
+    def requests(self, agency: str, rag: Rag) -> str:
+        return self._t(f"mash.requests.{agency}.{rag.value.lower()}")
+
+    def outcomes(self, recipient: str) -> str:
+        return self._t(f"mash.outcomes.{recipient}")
+
+
+def topic_specs(names: TopicNames, agencies: list[str], recipients: list[str]) -> list[TopicSpec]:
+    """Every topic of the design, for the configured agencies and outcome recipients."""
+    week = str(7 * DAY_MS)
+    month = str(30 * DAY_MS)
+    specs = [
+        TopicSpec(names.referrals, PIPELINE_PARTITIONS, {"retention.ms": week},
+                  "source systems' referrals; a week covers an intake outage and a replay"),
+        TopicSpec(names.triaged, PIPELINE_PARTITIONS, {"retention.ms": week},
+                  "intake to enrichment; enrichment keeps its own state, a week covers replay"),
+        TopicSpec(names.responses, PIPELINE_PARTITIONS, {"retention.ms": week},
+                  "agency answers; enrichment folds them into changelog-backed state"),
+        TopicSpec(names.assembled, PIPELINE_PARTITIONS,
+                  {"cleanup.policy": "compact", "min.compaction.lag.ms": str(DAY_MS)},
+                  "hub systems need the latest version of each case; compaction keeps it "
+                  "forever and the lag lets live consumers see every version"),
+        TopicSpec(names.decisions, PIPELINE_PARTITIONS, {"retention.ms": month},
+                  "hub decisions; routing keeps what it needs in state"),
+        TopicSpec(names.deadletter, EDGE_PARTITIONS, {"retention.ms": month},
+                  "operations need time to fix and replay a bad message"),
+        TopicSpec(names.audit, PIPELINE_PARTITIONS, {"retention.ms": "-1"},
+                  "the audit trail must not expire before the audit store has taken it"),
+    ]
+    for agency in agencies:
+        for rag in Rag:
+            specs.append(TopicSpec(
+                names.requests(agency, rag), EDGE_PARTITIONS, {"retention.ms": week},
+                f"requests to {agency} at {rag.value}; one topic per RAG lets the adapter "
+                "serve Red first"))
+    for recipient in recipients:
+        specs.append(TopicSpec(
+            names.outcomes(recipient), EDGE_PARTITIONS, {"retention.ms": month},
+            f"outcomes for {recipient}; a month covers a recipient system's outage"))
+    return specs

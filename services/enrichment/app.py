@@ -1,0 +1,296 @@
+"""The enrichment worker: gather agency information for each triaged case, against a deadline.
+
+One agent reads mash.referrals.triaged and mash.responses (both keyed by case_id, so partition
+p of each, and of the gather table's changelog, belong to the same worker) and folds each
+record into the case's state with logic.apply. A timer, the sweeper, fires the chases and
+deadlines that are due on the partitions this worker owns.
+
+Durability, in one sentence: the effects of a step (requests, cases, audit) are flushed to
+the broker before the new state is written to the changelog, so a crash can repeat a step's
+output (with the same ids and versions) but never lose it. README.md says more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+from faust.types import EventT, StreamT, TableT
+from prometheus_client import CollectorRegistry
+
+from mash_common.contracts import (
+    AuditAction,
+    Completeness,
+    InformationResponse,
+    TriagedReferral,
+    utcnow,
+)
+from mash_common.errors import SerdeError
+from mash_common.hubconfig import load_hub_config
+from mash_common.metrics import serve_metrics
+from mash_common.serde import AvroSerde
+from mash_common.streams import Position, Publisher, build_app, position_of
+from mash_common.topics import PIPELINE_PARTITIONS
+from services.enrichment.agreement import load_agreement
+from services.enrichment.logic import (
+    Audit,
+    Event,
+    GatherState,
+    Ignored,
+    Outcome,
+    PublishCase,
+    Reject,
+    Responded,
+    ResponseRecorded,
+    Rules,
+    SendRequest,
+    Tick,
+    Triaged,
+    apply,
+    is_due,
+)
+from services.enrichment.metrics import EnrichmentMetrics
+from services.enrichment.settings import EnrichmentSettings
+
+logger = logging.getLogger(__name__)
+
+STAGE = "enrichment"
+
+
+class CaseStore:
+    """The changelog-backed gather table, holding each case's state as JSON bytes.
+
+    Writes name the changelog partition explicitly (the case's input partition, kept in its
+    state) instead of relying on faust's current event: the sweeper is a timer and has none,
+    and faust would refuse (or, with use_partitioner, let the producer's hash pick a partition
+    that need not be the one the case's input lives on).
+    """
+
+    def __init__(self, table: TableT) -> None:
+        self._table = table
+        # Decoded states by key, reused while the stored bytes are unchanged: the sweeper
+        # looks at every case several times a second and should not re-parse them all.
+        self._decoded: dict[bytes, tuple[bytes, GatherState]] = {}
+
+    @staticmethod
+    def key(case_id: str) -> bytes:
+        return case_id.encode("utf-8")
+
+    def _decode(self, key: bytes, raw: bytes) -> GatherState:
+        cached = self._decoded.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        state = GatherState.model_validate_json(raw)
+        self._decoded[key] = (raw, state)
+        return state
+
+    def get(self, case_id: str) -> GatherState | None:
+        key = self.key(case_id)
+        raw = self._table.get(key)
+        return None if raw is None else self._decode(key, raw)
+
+    def put(self, state: GatherState) -> None:
+        key = self.key(state.case_id)
+        raw = state.model_dump_json().encode("utf-8")
+        self._table.send_changelog(state.partition, key, raw)
+        self._table.data[key] = raw
+        self._decoded[key] = (raw, state)
+
+    def states(self) -> list[GatherState]:
+        live = list(self._table.data.items())
+        keys = {k for k, _ in live}
+        for stale in [k for k in self._decoded if k not in keys]:
+            del self._decoded[stale]
+        return [self._decode(k, v) for k, v in live]
+
+
+class Enrichment:
+    """Carries out what logic.apply decides: decode, apply, send, flush, store, count."""
+
+    def __init__(self, app: faust.App, settings: EnrichmentSettings, rules: Rules,
+                 metrics: EnrichmentMetrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.rules = rules
+        self.metrics = metrics
+        self.names = settings.kafka.topics
+        self.serde = AvroSerde()
+        self.publisher = Publisher(app, self.serde, self.names, STAGE)
+        self.table = app.Table(
+            "gather", default=None, partitions=PIPELINE_PARTITIONS,
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        )
+        self.store = CaseStore(self.table)
+        # The agent and the sweeper both read-modify-write case state across awaits; one
+        # lock keeps their steps from interleaving (the agent runs with concurrency 1).
+        self.lock = asyncio.Lock()
+
+    # Input --------------------------------------------------------------------------
+
+    async def handle(self, event: EventT) -> None:
+        pos = position_of(event)
+        key = event.key if isinstance(event.key, bytes) else None
+        raw = event.value if isinstance(event.value, bytes) else None
+        role = "triaged" if pos.topic == self.names.triaged else "responses"
+        started = time.perf_counter()
+        try:
+            if raw is None:
+                await self._reject(role, pos, key, raw, "EMPTY", "message has no value")
+                return
+            ev: Event
+            try:
+                if role == "triaged":
+                    triaged = self.serde.decode(raw, TriagedReferral)
+                    ev, case_id = Triaged(triaged, pos.partition), triaged.case_id
+                else:
+                    response = self.serde.decode(raw, InformationResponse)
+                    ev, case_id = Responded(response), response.case_id
+            except SerdeError as exc:
+                await self._reject(role, pos, key, raw, exc.reason_code, str(exc))
+                return
+            if key is not None and key != CaseStore.key(case_id):
+                # Co-partitioning rests on the key: a record keyed otherwise may be on another
+                # worker's partition than its case.
+                await self._reject(role, pos, key, raw, "KEY_MISMATCH", "key is not the record's case_id")
+                return
+            async with self.lock:
+                state = self.store.get(case_id)
+                if state is not None and state.partition != pos.partition:
+                    logger.warning("%s: case %s lives on partition %d; producers must use the "
+                                   "default (murmur2) partitioner", pos, case_id, state.partition)
+                outcome = apply(state, ev, utcnow(), self.rules)
+                await self._carry_out(state, outcome, role, pos, key, raw)
+        finally:
+            self.metrics.processing.labels(role).observe(time.perf_counter() - started)
+
+    async def _reject(self, role: str, pos: Position, key: bytes | None, raw: bytes | None,
+                      reason: str, error: str) -> None:
+        self.metrics.rejected.labels(role, reason).inc()
+        await self.publisher.dead_letter(pos, key, raw, reason, error)
+
+    # Deadlines and chases -------------------------------------------------------------
+
+    def ready(self) -> bool:
+        """True once this worker's partitions are assigned and their tables recovered."""
+        app = self.app
+        recovery = app.tables.recovery  # type: ignore[attr-defined]  # TableManager has it, its T does not
+        return not app.rebalancing and not app.in_recovery and bool(recovery.completed.is_set())
+
+    def owned_partitions(self) -> set[int]:
+        return {tp.partition for tp in self.app.assignor.assigned_actives()
+                if tp.topic == self.names.triaged}
+
+    async def sweep(self) -> None:
+        """Fire every chase and deadline due on this worker's partitions (never before due)."""
+        if not self.ready():
+            return
+        owned = self.owned_partitions()
+        now = utcnow()
+        open_cases = overdue = 0
+        due: list[str] = []
+        for state in self.store.states():
+            if state.partition not in owned:
+                continue
+            if state.next_wakeup(self.rules.chase_points) is not None:
+                open_cases += 1
+                overdue += now >= state.due_at
+            if is_due(state, now, self.rules):
+                due.append(state.case_id)
+        self.metrics.open_cases.set(open_cases)
+        self.metrics.overdue_cases.set(overdue)
+        for case_id in due:
+            async with self.lock:
+                if not self.ready():
+                    return
+                current = self.store.get(case_id)
+                now = utcnow()
+                if current is None or not is_due(current, now, self.rules):
+                    continue  # the agent got there first
+                started = time.perf_counter()
+                await self._carry_out(current, apply(current, Tick(), now, self.rules), "sweeper")
+                self.metrics.processing.labels("sweeper").observe(time.perf_counter() - started)
+
+    # Effects --------------------------------------------------------------------------
+
+    async def _carry_out(self, before: GatherState | None, outcome: Outcome, role: str,
+                         pos: Position | None = None, key: bytes | None = None,
+                         raw: bytes | None = None) -> None:
+        sent = False
+        for effect in outcome.effects:
+            case_id = outcome.state.case_id if outcome.state else None
+            if isinstance(effect, SendRequest):
+                req = effect.request
+                await self.publisher.send(self.names.requests(req.agency, req.rag), req.case_id, req)
+                self.metrics.requests.labels(req.agency, req.rag.value, effect.kind.value).inc()
+                sent = True
+            elif isinstance(effect, Audit):
+                await self.publisher.audit(
+                    effect.action, case_id=case_id, reference=effect.reference, agency=effect.agency,
+                    legal_basis=effect.legal_basis, data_categories=effect.data_categories,
+                    detail=effect.detail)
+                if effect.action is AuditAction.REQUEST_WITHHELD:
+                    reason = (effect.detail or "").split(":", 1)[0]
+                    self.metrics.withheld.labels(effect.agency or "", reason).inc()
+                sent = True
+            elif isinstance(effect, PublishCase):
+                case = effect.case
+                await self.publisher.send(self.names.assembled, case.case_id, case)
+                self.metrics.assembled.labels(case.completeness.value, str(effect.amended).lower()).inc()
+                if case.completeness is Completeness.PARTIAL and not effect.amended:
+                    for agency in case.missing_agencies:
+                        self.metrics.partial.labels(agency).inc()
+                if effect.lateness_s is not None:
+                    self.metrics.lateness.observe(effect.lateness_s)
+                logger.info("case %s v%d %s%s", case.case_id, case.version, case.completeness.value,
+                            " (amended)" if effect.amended else "")
+                sent = True
+            elif isinstance(effect, ResponseRecorded):
+                self.metrics.responses.labels(effect.agency, effect.status.value).inc()
+                self.metrics.response_time.labels(effect.agency).observe(effect.response_time_s)
+            elif isinstance(effect, Reject):
+                assert pos is not None, "only input can be rejected"
+                await self._reject(role, pos, key, raw, effect.reason_code, effect.error)
+            elif isinstance(effect, Ignored):
+                self.metrics.ignored.labels(effect.reason_code).inc()
+        if outcome.state is None or outcome.state == before:
+            return
+        if sent:
+            # The step's output must be on the broker before its state is: a crash in between
+            # then repeats the output (same ids, same version) rather than losing it.
+            await self.app.producer.flush()
+        self.store.put(outcome.state)
+
+
+def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None = None) -> faust.App:
+    """Build the worker: validate configuration, declare topics, table, agent and sweeper."""
+    hub = load_hub_config(settings.hub_config)
+    agreement = load_agreement(settings.sharing_agreement, hub)
+    rules = Rules(agreement=agreement, chase_points=settings.chase_points)
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = EnrichmentMetrics(registry)
+    app = build_app(
+        STAGE, settings.kafka, datadir=settings.datadir, web_port=settings.web_port,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+    )
+    service = Enrichment(app, settings, rules, metrics)
+    names = settings.kafka.topics
+    inputs = app.topic(names.triaged, names.responses, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+
+    @app.agent(inputs, concurrency=1, name="gather")
+    async def gather(stream: StreamT) -> None:
+        async for event in stream.events():
+            await service.handle(event)
+
+    @app.timer(interval=settings.sweep_interval_s, name="sweeper")
+    async def sweeper() -> None:
+        await service.sweep()
+
+    @app.task
+    async def start_metrics() -> None:
+        serve_metrics(registry, settings.metrics_port)
+
+    return app

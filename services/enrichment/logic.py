@@ -1,0 +1,447 @@
+"""The gather state machine: one case's requests, responses, chases, deadline and assembly.
+
+Pure: `apply(state, event, now, rules)` returns the next state and the effects to carry out
+(requests to send, cases to publish, audit events, rejections). It knows nothing of Kafka
+or faust and never reads the clock, so tables of events drive it in the unit tests.
+
+Rounds. A case gathers in rounds. Round 1 starts with the first referral. A linked referral
+while the round is open joins it (raising its RAG, and shortening its deadline, if it is more
+urgent). A linked referral after the case was assembled opens a new round: every agency the
+agreement allows is asked again (new request ids) and the round's assembly is the next
+version. A response is "late" if it arrives after the round it belongs to was assembled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mash_common.contracts import (
+    AssembledCase,
+    AuditAction,
+    Completeness,
+    ConsentStatus,
+    Contribution,
+    FiredRule,
+    InformationRequest,
+    InformationResponse,
+    Rag,
+    Referral,
+    ResponseStatus,
+    Subject,
+    SubjectIdentifiers,
+    TriagedReferral,
+    UtcDatetime,
+)
+from mash_common.ids import stable_id
+from services.enrichment.agreement import Ask, SharingAgreement, decide
+
+DEFAULT_CHASE_POINTS = (0.5, 0.8)
+
+
+class Phase(StrEnum):
+    GATHERING = "GATHERING"
+    ASSEMBLED = "ASSEMBLED"
+
+
+class AskState(BaseModel):
+    """One request to one agency in one round."""
+
+    model_config = ConfigDict(extra="forbid")
+    agency: str
+    request_id: str
+    round: int
+    rag: Rag
+    requested_at: UtcDatetime
+    respond_by: UtcDatetime
+    identifiers: SubjectIdentifiers
+    data_categories: list[str]
+    legal_basis: str
+    purpose: str
+    consent_status: str
+    chases: int = 0
+    answered_at: UtcDatetime | None = None
+
+
+class GatherState(BaseModel):
+    """Everything enrichment keeps about one case; the value of the changelog-backed table."""
+
+    model_config = ConfigDict(extra="forbid")
+    case_id: str
+    partition: int
+    referrals: list[Referral]
+    rag: Rag
+    opened_at: UtcDatetime
+    due_at: UtcDatetime
+    round: int = 1
+    round_started_at: UtcDatetime
+    phase: Phase = Phase.GATHERING
+    version: int = 0
+    chase_points_passed: int = 0
+    asks: list[AskState] = Field(default_factory=list)
+    contributions: list[Contribution] = Field(default_factory=list)
+    fired_rules: list[FiredRule] = Field(default_factory=list)
+    cin_factor_codes: list[str] = Field(default_factory=list)
+
+    def current_asks(self) -> list[AskState]:
+        return [a for a in self.asks if a.round == self.round]
+
+    def missing_agencies(self) -> list[str]:
+        return [a.agency for a in self.current_asks() if a.answered_at is None]
+
+    def chase_times(self, points: tuple[float, ...]) -> list[datetime]:
+        span = self.due_at - self.round_started_at
+        return sorted(self.round_started_at + span * p for p in points)
+
+    def next_wakeup(self, points: tuple[float, ...]) -> datetime | None:
+        """When the sweeper must next look at this case: a chase point or the deadline."""
+        if self.phase is not Phase.GATHERING:
+            return None
+        upcoming = self.chase_times(points)[self.chase_points_passed:]
+        return min([self.due_at, *upcoming])
+
+
+# Events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Triaged:
+    triaged: TriagedReferral
+    partition: int
+
+
+@dataclass(frozen=True)
+class Responded:
+    response: InformationResponse
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The sweeper looked at the case; `now` says what is due."""
+
+
+Event = Triaged | Responded | Tick
+
+
+# Effects --------------------------------------------------------------------------------
+
+
+class RequestKind(StrEnum):
+    NEW = "NEW"
+    CHASE = "CHASE"
+    RERATED = "RERATED"
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    request: InformationRequest
+    kind: RequestKind
+
+
+@dataclass(frozen=True)
+class Audit:
+    action: AuditAction
+    agency: str | None = None
+    reference: str | None = None
+    legal_basis: str | None = None
+    data_categories: list[str] = field(default_factory=list)
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishCase:
+    case: AssembledCase
+    amended: bool
+    # Seconds after due_at the deadline fired; None when not assembled by the deadline.
+    lateness_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Reject:
+    """The input cannot be applied: dead-letter it with this reason."""
+
+    reason_code: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ResponseRecorded:
+    agency: str
+    status: ResponseStatus
+    response_time_s: float
+    late: bool
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """Redelivered or duplicate input: nothing changes (counted, not audited)."""
+
+    reason_code: str
+
+
+Effect = SendRequest | Audit | PublishCase | Reject | ResponseRecorded | Ignored
+
+
+@dataclass(frozen=True)
+class Rules:
+    agreement: SharingAgreement
+    chase_points: tuple[float, ...] = DEFAULT_CHASE_POINTS
+
+
+@dataclass
+class Outcome:
+    state: GatherState | None
+    effects: list[Effect]
+
+
+# Pure helpers ---------------------------------------------------------------------------
+
+
+def request_id(case_id: str, agency: str, round_: int) -> str:
+    """Stable per case, agency and round: a redelivered referral and every chase reuse it."""
+    return stable_id("request", case_id, agency, round_)
+
+
+def more_urgent(a: Rag, b: Rag) -> Rag:
+    return a if a.rank <= b.rank else b
+
+
+def effective_consent(referrals: list[Referral]) -> ConsentStatus:
+    """A recorded child-protection override on any referral stands; otherwise the latest."""
+    statuses = [r.consent.status for r in referrals]
+    if ConsentStatus.OVERRIDDEN_CHILD_PROTECTION in statuses:
+        return ConsentStatus.OVERRIDDEN_CHILD_PROTECTION
+    return statuses[-1]
+
+
+def merged_subject(referrals: list[Referral]) -> Subject:
+    """The latest referral's subject, with identifiers only earlier referrals gave filled in."""
+    latest = referrals[-1].subject.model_dump()
+    for ref in reversed(referrals[:-1]):
+        for name, value in ref.subject.model_dump().items():
+            if latest.get(name) is None and value is not None:
+                latest[name] = value
+    return Subject.model_validate(latest)
+
+
+def _request(state: GatherState, ask: AskState, now: datetime, *, chase: int = 0) -> InformationRequest:
+    return InformationRequest(
+        request_id=ask.request_id,
+        case_id=state.case_id,
+        agency=ask.agency,
+        rag=ask.rag,
+        requested_at=now,
+        respond_by=ask.respond_by,
+        subject=ask.identifiers,
+        data_categories=ask.data_categories,
+        legal_basis=ask.legal_basis,
+        purpose=ask.purpose,
+        is_chase=chase > 0,
+        chase_number=chase,
+        consent_status=ask.consent_status,
+    )
+
+
+def _request_audit(action: AuditAction, ask: AskState, detail: str) -> Audit:
+    return Audit(action, agency=ask.agency, reference=ask.request_id, legal_basis=ask.legal_basis,
+                 data_categories=ask.data_categories, detail=detail)
+
+
+def _plan(state: GatherState, now: datetime, rules: Rules, referral_id: str) -> list[Effect]:
+    """Ask every agency the agreement allows that this round has not asked yet; re-send the
+    unanswered ones whose priority or categories the round's RAG has changed."""
+    effects: list[Effect] = []
+    consent = effective_consent(state.referrals)
+    subject = merged_subject(state.referrals)
+    asked = {a.agency: a for a in state.current_asks()}
+    for agency in rules.agreement.agencies:
+        decision = decide(rules.agreement, agency, state.rag, consent, subject)
+        existing = asked.get(agency)
+        if not isinstance(decision, Ask):
+            if existing is None:
+                effects.append(Audit(AuditAction.REQUEST_WITHHELD, agency=agency, reference=referral_id,
+                                     detail=f"{decision.reason.value}: {decision.detail}"))
+            continue
+        if existing is None:
+            ask = AskState(
+                agency=agency, request_id=request_id(state.case_id, agency, state.round),
+                round=state.round, rag=state.rag, requested_at=now, respond_by=state.due_at,
+                identifiers=decision.identifiers, data_categories=decision.data_categories,
+                legal_basis=decision.legal_basis, purpose=decision.purpose,
+                consent_status=consent.value,
+            )
+            state.asks.append(ask)
+            effects.append(SendRequest(_request(state, ask, now), RequestKind.NEW))
+            effects.append(_request_audit(AuditAction.REQUEST_SENT, ask, f"{ask.rag.value} round {ask.round}"))
+        elif existing.answered_at is None and (
+            existing.rag is not state.rag or existing.respond_by != state.due_at
+        ):
+            previous = existing.rag
+            existing.rag = state.rag
+            existing.respond_by = state.due_at
+            existing.data_categories = decision.data_categories
+            existing.identifiers = decision.identifiers
+            effects.append(SendRequest(_request(state, existing, now, chase=existing.chases),
+                                       RequestKind.RERATED))
+            effects.append(_request_audit(AuditAction.REQUEST_SENT, existing,
+                                          f"re-rated {previous.value}->{state.rag.value}"))
+    return effects
+
+
+def _assemble(state: GatherState, now: datetime, *, amended: bool, at_deadline: bool) -> list[Effect]:
+    state.version += 1
+    state.phase = Phase.ASSEMBLED
+    missing = state.missing_agencies()
+    completeness = Completeness.PARTIAL if missing else Completeness.COMPLETE
+    case = AssembledCase(
+        case_id=state.case_id,
+        version=state.version,
+        referral_ids=[r.referral_id for r in state.referrals],
+        referrals=state.referrals,
+        subject=merged_subject(state.referrals),
+        rag=state.rag,
+        opened_at=state.opened_at,
+        due_at=state.due_at,
+        assembled_at=now,
+        completeness=completeness,
+        asked_agencies=[a.agency for a in state.current_asks()],
+        contributions=state.contributions,
+        missing_agencies=missing,
+        fired_rules=state.fired_rules,
+        cin_factor_codes=state.cin_factor_codes,
+    )
+    action = AuditAction.CASE_AMENDED if amended else AuditAction.CASE_ASSEMBLED
+    detail = f"v{state.version} {completeness.value}"
+    if missing:
+        detail += " missing " + ",".join(missing)
+    lateness = (now - state.due_at).total_seconds() if at_deadline else None
+    return [
+        PublishCase(case, amended=amended, lateness_s=lateness),
+        Audit(action, reference=f"{state.case_id}@v{state.version}", detail=detail),
+    ]
+
+
+def _merge_codes(state: GatherState, triaged: TriagedReferral) -> None:
+    for rule in triaged.fired_rules:
+        if rule not in state.fired_rules:
+            state.fired_rules.append(rule)
+    for code in triaged.cin_factor_codes:
+        if code not in state.cin_factor_codes:
+            state.cin_factor_codes.append(code)
+
+
+# Transitions ----------------------------------------------------------------------------
+
+
+def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Rules) -> Outcome:
+    tr = ev.triaged
+    if state is None:
+        state = GatherState(
+            case_id=tr.case_id, partition=ev.partition, referrals=[tr.referral], rag=tr.rag,
+            opened_at=tr.opened_at, due_at=tr.due_at, round_started_at=now,
+        )
+        _merge_codes(state, tr)
+        effects = _plan(state, now, rules, tr.referral.referral_id)
+        if not state.current_asks():
+            effects += _assemble(state, now, amended=False, at_deadline=False)
+        return Outcome(state, effects)
+    if any(r.referral_id == tr.referral.referral_id for r in state.referrals):
+        return Outcome(state, [Ignored("DUPLICATE_REFERRAL")])
+    state.referrals.append(tr.referral)
+    _merge_codes(state, tr)
+    if state.phase is Phase.ASSEMBLED:
+        # A new concern about an assembled case: gather again, as the case's next version.
+        state.round += 1
+        state.phase = Phase.GATHERING
+        state.round_started_at = now
+        state.chase_points_passed = 0
+        state.rag = tr.rag
+        state.due_at = tr.due_at
+        effects = _plan(state, now, rules, tr.referral.referral_id)
+        if not state.current_asks():
+            effects += _assemble(state, now, amended=False, at_deadline=False)
+        return Outcome(state, effects)
+    # Joins the open round: the more urgent RAG and the earlier deadline win.
+    state.rag = more_urgent(state.rag, tr.rag)
+    state.due_at = min(state.due_at, tr.due_at)
+    return Outcome(state, _plan(state, now, rules, tr.referral.referral_id))
+
+
+def _on_response(state: GatherState | None, ev: Responded, now: datetime) -> Outcome:
+    resp = ev.response
+    if state is None:
+        return Outcome(None, [Reject("UNKNOWN_REQUEST", f"no case {resp.case_id} for request {resp.request_id}")])
+    ask = next((a for a in state.asks if a.request_id == resp.request_id), None)
+    if ask is None:
+        return Outcome(state, [Reject("UNKNOWN_REQUEST", f"case {resp.case_id} has no request {resp.request_id}")])
+    if ask.agency != resp.agency:
+        return Outcome(state, [Reject("AGENCY_MISMATCH", f"request {resp.request_id} was sent to {ask.agency}, "
+                                                         f"answered as {resp.agency}")])
+    if ask.answered_at is not None:
+        return Outcome(state, [Ignored("DUPLICATE_RESPONSE")])
+    late = ask.round < state.round or state.phase is Phase.ASSEMBLED
+    ask.answered_at = now
+    state.contributions.append(Contribution(
+        agency=resp.agency, request_id=resp.request_id, status=resp.status,
+        responded_at=resp.responded_at, reason=resp.reason, records=resp.records,
+        responder=resp.responder, late=late,
+    ))
+    action = {
+        ResponseStatus.FOUND: AuditAction.DISCLOSURE,
+        ResponseStatus.DECLINED: AuditAction.REFUSAL,
+    }.get(resp.status, AuditAction.RESPONSE_RECEIVED)
+    effects: list[Effect] = [
+        ResponseRecorded(resp.agency, resp.status, (now - ask.requested_at).total_seconds(), late),
+        Audit(action, agency=resp.agency, reference=resp.request_id, legal_basis=ask.legal_basis,
+              data_categories=sorted({r.category for r in resp.records}),
+              detail=f"{resp.status.value}{' late' if late else ''}"),
+    ]
+    if state.phase is Phase.ASSEMBLED:
+        effects += _assemble(state, now, amended=True, at_deadline=False)
+    elif ask.round == state.round and not state.missing_agencies():
+        effects += _assemble(state, now, amended=False, at_deadline=False)
+    return Outcome(state, effects)
+
+
+def _on_tick(state: GatherState, now: datetime, rules: Rules) -> Outcome:
+    if state.phase is not Phase.GATHERING:
+        return Outcome(state, [])
+    if now >= state.due_at:
+        return Outcome(state, _assemble(state, now, amended=False, at_deadline=True))
+    passed = sum(1 for t in state.chase_times(rules.chase_points) if t <= now)
+    if passed <= state.chase_points_passed:
+        return Outcome(state, [])
+    state.chase_points_passed = passed
+    effects: list[Effect] = []
+    for ask in state.current_asks():
+        if ask.answered_at is None:
+            ask.chases += 1
+            effects.append(SendRequest(_request(state, ask, now, chase=ask.chases), RequestKind.CHASE))
+            effects.append(_request_audit(AuditAction.REQUEST_CHASED, ask, f"chase {ask.chases}"))
+    return Outcome(state, effects)
+
+
+def apply(state: GatherState | None, event: Event, now: datetime, rules: Rules) -> Outcome:
+    """The next state of a case and what to do about it. The given state is not modified."""
+    work = state.model_copy(deep=True) if state is not None else None
+    if isinstance(event, Triaged):
+        return _on_triaged(work, event, now, rules)
+    if isinstance(event, Responded):
+        return _on_response(work, event, now)
+    if work is None:
+        return Outcome(None, [])
+    return _on_tick(work, now, rules)
+
+
+def is_due(state: GatherState, now: datetime, rules: Rules) -> bool:
+    wake = state.next_wakeup(rules.chase_points)
+    return wake is not None and now >= wake
+
+
+def overdue_by(state: GatherState, now: datetime) -> timedelta | None:
+    if state.phase is Phase.GATHERING and now >= state.due_at:
+        return now - state.due_at
+    return None

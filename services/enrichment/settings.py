@@ -1,0 +1,40 @@
+"""Enrichment's settings. Environment: MASH_ENRICHMENT_* (Kafka: MASH_KAFKA_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mash_common.hubconfig import default_config_dir
+from mash_common.settings import KafkaSettings
+from services.enrichment.logic import DEFAULT_CHASE_POINTS
+
+
+class EnrichmentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MASH_ENRICHMENT_", frozen=True, extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    hub_config: Path = Field(default_factory=lambda: default_config_dir() / "hub.yaml")
+    sharing_agreement: Path = Field(
+        default_factory=lambda: default_config_dir() / "sharing-agreement.yaml"
+    )
+    # Fractions of the time from request to deadline at which unanswered agencies are chased.
+    chase_points: tuple[float, ...] = DEFAULT_CHASE_POINTS
+    # How often the sweeper looks for due deadlines and chases; a deadline fires at most this
+    # much (plus processing) after it is due.
+    sweep_interval_s: float = Field(default=0.25, gt=0, le=5)
+    # A worker that dies holds its partitions this long before the group gives them away.
+    session_timeout_s: float = Field(default=30.0, ge=6)
+    metrics_port: int = 9102
+    web_port: int | None = None
+    datadir: Path = Path("var/enrichment")
+    log_level: str = "INFO"
+
+    @field_validator("chase_points")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < p < 1 for p in value):
+            raise ValueError("chase points are fractions strictly between 0 and 1")
+        return tuple(sorted(value))

@@ -1,0 +1,1 @@
+"""Routing: assembled cases and decisions in, outcome notifications for everyone involved out."""

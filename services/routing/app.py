@@ -1,0 +1,235 @@
+"""Routing's Faust app: assembled cases and decisions in, outcome notifications out.
+
+Both inputs are keyed by case_id with the same partition count, so the per-case table
+(changelog-backed) is co-partitioned with them: the worker that owns a case's partition
+owns its state. Agents decode, call logic, encode, send and count; logic.py decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+import faust
+from faust.types import EventT, StreamT
+from prometheus_client import CollectorRegistry
+
+from mash_common.contracts import (
+    AssembledCase,
+    AuditAction,
+    Decision,
+    OutcomeNotification,
+    utcnow,
+)
+from mash_common.errors import SerdeError
+from mash_common.hubconfig import HubConfig, load_hub_config
+from mash_common.serde import AvroSerde
+from mash_common.streams import Position, Publisher, build_app, position_of, raw_topic
+from mash_common.topics import PIPELINE_PARTITIONS, TopicNames
+from services.routing.logic import (
+    CaseState,
+    DecisionStatus,
+    Roster,
+    on_assembled,
+    on_decision,
+)
+from services.routing.metrics import RoutingMetrics
+from services.routing.policy import RecipientPolicy, load_recipient_policy
+from services.routing.settings import RoutingSettings
+
+logger = logging.getLogger(__name__)
+
+STAGE = "routing"
+CASES_TABLE = "routing-cases"
+
+
+class Router:
+    """Handles one input event at a time; holds no state of its own beyond the table."""
+
+    def __init__(
+        self,
+        *,
+        table: Any,  # faust.Table[bytes, bytes]: case_id -> CaseState JSON
+        publisher: Publisher,
+        serde: AvroSerde,
+        names: TopicNames,
+        roster: Roster,
+        policy: RecipientPolicy,
+        metrics: RoutingMetrics,
+    ) -> None:
+        self._table = table
+        self._publisher = publisher
+        self._serde = serde
+        self._names = names
+        self._roster = roster
+        self._policy = policy
+        self._metrics = metrics
+
+    def _state(self, key: bytes) -> CaseState | None:
+        data = self._table.get(key)
+        return CaseState.from_bytes(data) if data is not None else None
+
+    async def _reject(
+        self, pos: Position, key: bytes | None, value: bytes | None, reason: str, error: str
+    ) -> None:
+        self._metrics.dead_letters.labels(reason).inc()
+        await self._publisher.dead_letter(pos, key, value, reason, error)
+
+    @staticmethod
+    def _key_matches(key: bytes | None, case_id: str) -> bool:
+        return key is not None and key == case_id.encode("utf-8")
+
+    async def _deliver(self, notifications: Sequence[OutcomeNotification]) -> None:
+        """Send, audit, and wait for the broker's acks before the caller updates state.
+
+        Waiting matters: the state (a changelog write) must not reach the broker before the
+        notifications it records, or a crash in between would lose them for good. The other
+        way round, a crash repeats them with the same ids, which recipients deduplicate.
+        """
+        acks: list[Awaitable[Any]] = []
+        for n in notifications:
+            topic = self._publisher.topic(self._names.outcomes(n.recipient))
+            key = (n.case_id or n.referral_id or "").encode("utf-8")
+            acks.append(await topic.send(key=key, value=self._serde.encode(n)))
+        for n in notifications:
+            await self._publisher.audit(
+                AuditAction.NOTIFICATION_SENT, case_id=n.case_id, reference=n.notification_id,
+                agency=n.recipient, detail=f"{n.kind.value} revision {n.revision}",
+            )
+        await asyncio.gather(*acks)
+        for n in notifications:
+            self._metrics.notifications.labels(n.recipient, n.kind.value).inc()
+
+    def _count_unroutable(self, pos: Position, unknown: Sequence[str]) -> None:
+        if unknown:
+            # Ids come from configuration or source-system names: not personal data.
+            logger.warning("%s: not in hub.yaml, not notified: %s", pos, ", ".join(unknown))
+            self._metrics.unroutable.inc(len(unknown))
+
+    async def on_assembled_event(self, event: EventT) -> None:
+        pos = position_of(event)
+        key: bytes | None = event.key  # raw topic: bytes
+        value: bytes | None = event.value
+        if value is None:
+            # A tombstone on the compacted topic: the case has been erased; forget it too.
+            if key is not None and key in self._table:
+                del self._table[key]
+            return
+        try:
+            case = self._serde.decode(value, AssembledCase)
+        except SerdeError as exc:
+            await self._reject(pos, key, value, exc.reason_code, str(exc))
+            return
+        if not self._key_matches(key, case.case_id):
+            await self._reject(pos, key, value, "KEY_MISMATCH",
+                               "key is not the case_id; per-case state needs case_id keys")
+            return
+        assert key is not None
+        routed = on_assembled(self._state(key), case, self._roster, self._policy, utcnow())
+        if routed.state is None:
+            logger.info("%s: case version %d already seen, ignored", pos, case.version)
+            self._metrics.ignored.labels("assembled", "VERSION_SEEN").inc()
+            return
+        self._count_unroutable(pos, routed.unknown_recipients)
+        await self._deliver(routed.notifications)
+        self._table[key] = routed.state.to_bytes()
+
+    async def on_decision_event(self, event: EventT) -> None:
+        pos = position_of(event)
+        key: bytes | None = event.key  # raw topic: bytes
+        value: bytes | None = event.value
+        if value is None:
+            await self._reject(pos, key, value, "EMPTY", "no value")
+            return
+        try:
+            decision = self._serde.decode(value, Decision)
+        except SerdeError as exc:
+            await self._reject(pos, key, value, exc.reason_code, str(exc))
+            return
+        if not self._key_matches(key, decision.case_id):
+            await self._reject(pos, key, value, "KEY_MISMATCH",
+                               "key is not the case_id; per-case state needs case_id keys")
+            return
+        assert key is not None
+        routed = on_decision(self._state(key), decision, self._roster, self._policy, utcnow())
+        if routed.status is DecisionStatus.UNKNOWN_CASE:
+            await self._reject(
+                pos, key, value, "UNKNOWN_CASE",
+                "no assembled case seen for this case_id; a decision can only follow assembly",
+            )
+            return
+        if routed.status is DecisionStatus.REVISION_CONFLICT:
+            await self._reject(
+                pos, key, value, "REVISION_CONFLICT",
+                f"revision {decision.revision} was already notified with different content; "
+                "a changed decision needs a higher revision",
+            )
+            return
+        if routed.state is None:  # DUPLICATE or STALE
+            logger.info("%s: decision revision %d %s, ignored",
+                        pos, decision.revision, routed.status.value.lower())
+            self._metrics.ignored.labels("decision", routed.status.value).inc()
+            return
+        await self._publisher.audit(
+            AuditAction.DECISION_RECEIVED, case_id=decision.case_id,
+            reference=f"revision {decision.revision}", agency=decision.lead_agency,
+            detail=decision.outcome.value, actor=decision.decided_by,
+        )
+        self._count_unroutable(pos, routed.unknown_recipients)
+        await self._deliver(routed.notifications)
+        self._table[key] = routed.state.to_bytes()
+        self._metrics.decisions.labels(decision.outcome.value).inc()
+        if routed.latency is not None:
+            self._metrics.decision_latency.observe(max(routed.latency.total_seconds(), 0.0))
+
+
+def create_app(
+    settings: RoutingSettings,
+    *,
+    hub: HubConfig | None = None,
+    policy: RecipientPolicy | None = None,
+    metrics: RoutingMetrics | None = None,
+) -> faust.App:
+    hub = hub or load_hub_config(settings.hub_config)
+    policy = policy or load_recipient_policy(settings.recipient_policy)
+    metrics = metrics or RoutingMetrics(CollectorRegistry())
+    app = build_app(STAGE, settings.kafka, datadir=settings.data_dir, web_port=settings.web_port)
+    names = settings.kafka.topics
+    serde = AvroSerde()
+    cases = app.Table(
+        CASES_TABLE,
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        # The app's default serializers are raw (mash_common.streams.build_app).
+        partitions=PIPELINE_PARTITIONS,
+        help="Per-case routing state: who is involved and what each has been told",
+    )
+    router = Router(
+        table=cases,
+        publisher=Publisher(app, serde, names, STAGE),
+        serde=serde,
+        names=names,
+        roster=Roster.from_hub(hub),
+        policy=policy,
+        metrics=metrics,
+    )
+
+    @app.agent(raw_topic(app, names.assembled), name="route-assembled", concurrency=1)
+    async def route_assembled(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            await router.on_assembled_event(event)
+            metrics.processing.labels("assembled").observe(time.perf_counter() - started)
+
+    @app.agent(raw_topic(app, names.decisions), name="route-decisions", concurrency=1)
+    async def route_decisions(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            await router.on_decision_event(event)
+            metrics.processing.labels("decision").observe(time.perf_counter() - started)
+
+    return app

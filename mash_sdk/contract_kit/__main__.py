@@ -1,0 +1,62 @@
+"""`python -m mash_sdk.contract_kit --agency police --bootstrap host:9092 --prefix test.`
+
+Prints one PASS/FAIL line per check; exits 0 when the contract is met, 1 when it is not,
+2 when the kit itself could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mash_common.logs import configure_logging
+from mash_common.settings import KafkaSettings
+from mash_sdk.contract_kit import KitOptions, run_contract_kit
+
+ALL_CHECKS = KitOptions.__dataclass_fields__["checks"].default
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Prove a running adapter follows the hub contract. "
+                                "Run it against a test hub (--prefix), never live topics.")
+    p.add_argument("--agency", required=True)
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default from env)")
+    p.add_argument("--prefix", help="topic name prefix of the test hub")
+    p.add_argument("--category", default="kit.general",
+                   help="a data category the adapter serves (default kit.general)")
+    p.add_argument("--decline-category", default="kit.decline",
+                   help="a category the adapter is configured to decline (default kit.decline)")
+    p.add_argument("--known-nhs", help="NHS number of a (test) subject the agency holds; "
+                   "enables the 'found' check")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per check")
+    p.add_argument("--backlog", type=int, default=200, help="Green backlog for red-first")
+    p.add_argument("--checks", default=",".join(ALL_CHECKS),
+                   help=f"comma-separated subset of {','.join(ALL_CHECKS)}")
+    p.add_argument("--log-level", default="WARNING")
+    args = p.parse_args(argv)
+    configure_logging(args.log_level)
+    checks = tuple(c.strip() for c in args.checks.split(",") if c.strip())
+    unknown = set(checks) - set(ALL_CHECKS)
+    if unknown:
+        print(f"error: unknown check(s) {sorted(unknown)}", file=sys.stderr)
+        return 2
+    kafka_overrides: dict[str, str] = {}
+    if args.bootstrap:
+        kafka_overrides["bootstrap_servers"] = args.bootstrap
+    if args.prefix is not None:
+        kafka_overrides["topic_prefix"] = args.prefix
+    kafka = KafkaSettings(**kafka_overrides)  # type: ignore[arg-type]
+    options = KitOptions(agency=args.agency, category=args.category,
+                         decline_category=args.decline_category, known_nhs=args.known_nhs,
+                         timeout_s=args.timeout, backlog=args.backlog, checks=checks)
+    try:
+        report = run_contract_kit(kafka, options)
+    except Exception as exc:  # the kit could not run at all: say why, distinct exit code
+        print(f"error: contract kit could not run: {exc}", file=sys.stderr)
+        return 2
+    print(report.render())
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

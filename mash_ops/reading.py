@@ -78,7 +78,7 @@ def read_topics(
             if time.monotonic() > deadline:
                 raise BrokerUnavailableError(
                     f"reading {len(pending)} partitions did not finish in {timeout_s}s")
-            for msg in consumer.consume(num_messages=500, timeout=0.5):
+            for msg in consumer.consume(num_messages=500, timeout=0.05):
                 tp = (msg.topic(), msg.partition())
                 error = msg.error()
                 if error is not None:

@@ -120,7 +120,7 @@ class Enrichment:
         self.publisher = Publisher(app, self.serde, self.names, STAGE)
         self.table = app.Table(
             "gather", default=None, partitions=PIPELINE_PARTITIONS,
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            key_type=bytes, value_type=bytes,  # serialised raw: the app default (build_app)
         )
         self.store = CaseStore(self.table)
         # The agent and the sweeper both read-modify-write case state across awaits; one

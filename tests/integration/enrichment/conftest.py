@@ -1,0 +1,130 @@
+"""A real enrichment worker on a real broker, and the test playing intake and the agencies."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from mash_common.contracts import (
+    AgencyRecord,
+    Consent,
+    ConsentStatus,
+    Contract,
+    InformationRequest,
+    InformationResponse,
+    Rag,
+    Responder,
+    ResponseStatus,
+    TriagedReferral,
+    utcnow,
+)
+from mash_common.hubconfig import HubConfig
+from mash_common.provision import provision
+from mash_common.serde import AvroSerde
+from mash_common.settings import KafkaSettings
+from tests.support.factories import referral
+from tests.support.processes import ServiceProcess
+
+SERDE = AvroSerde()
+
+
+class Hub:
+    """The test's side of the broker: it produces what intake and the agencies would."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self.names = settings.topics
+        # murmur2: the partitioner of Java clients, aiokafka and faust, so a case's triaged
+        # records, responses and table changelog share a partition number.
+        self._producer = Producer(settings.confluent_config(
+            **{"enable.idempotence": True, "partitioner": "murmur2_random"}))
+
+    def send(self, topic: str, key: str, value: Contract | bytes) -> None:
+        data = value if isinstance(value, bytes) else SERDE.encode(value)
+        self._producer.produce(topic, key=key.encode(), value=data)
+        assert self._producer.flush(30) == 0
+
+    def refer(self, case_id: str, rag: Rag, due_in_s: float, consent: ConsentStatus = ConsentStatus.GIVEN,
+              referral_id: str | None = None) -> TriagedReferral:
+        now = utcnow()
+        triaged = TriagedReferral(
+            case_id=case_id,
+            referral=referral(referral_id or f"REF-{case_id}", consent=Consent(status=consent)),
+            rag=rag, opened_at=now, due_at=now + timedelta(seconds=due_in_s), triaged_at=now,
+            fired_rules=[],
+        )
+        self.send(self.names.triaged, case_id, triaged)
+        return triaged
+
+    def answer(self, request: InformationRequest, status: ResponseStatus = ResponseStatus.FOUND) -> None:
+        response = InformationResponse(
+            request_id=request.request_id, case_id=request.case_id, agency=request.agency,
+            responded_at=utcnow(), status=status,
+            records=[AgencyRecord(category=request.data_categories[0], summary="Synthetic record",
+                                  reference=f"{request.agency}-1")] if status is ResponseStatus.FOUND else [],
+            responder=Responder(name="Synthetic Officer", role="Safeguarding lead"),
+        )
+        self.send(self.names.responses, request.case_id, response)
+
+    def request_topics(self, hub: HubConfig) -> list[str]:
+        return [self.names.requests(a, r) for a in sorted(hub.agencies) for r in Rag]
+
+
+def enrichment_worker(settings: KafkaSettings, log_dir: Path) -> ServiceProcess:
+    return ServiceProcess(
+        "enrichment",
+        ["-m", "services.enrichment", "worker", "-l", "info"],
+        {
+            "MASH_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "MASH_KAFKA_TOPIC_PREFIX": settings.topic_prefix,
+            "MASH_ENRICHMENT_DATADIR": str(log_dir / "data"),
+            "MASH_ENRICHMENT_METRICS_PORT": "0",
+            "MASH_ENRICHMENT_SESSION_TIMEOUT_S": "6",
+            "MASH_ENRICHMENT_SWEEP_INTERVAL_S": "0.2",
+        },
+        log_dir,
+    )
+
+
+READY = r"\[\^Worker\]: Ready"
+
+
+@pytest.fixture(scope="module")
+def module_settings(kafka_bootstrap: str, hub_config: HubConfig) -> KafkaSettings:
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
+    provision(settings, hub_config)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def running_worker(module_settings: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    worker = enrichment_worker(module_settings, tmp_path_factory.mktemp("enrichment"))
+    worker.start()
+    try:
+        worker.wait_for_log(READY, timeout_s=90)
+        yield worker
+    finally:
+        worker.stop()
+
+
+def decode_all(received: list, model: type[Contract]) -> list:
+    return [SERDE.decode(m.value, model) for m in received if m.value is not None]
+
+
+def case_key(case_id: str) -> bytes:
+    return case_id.encode()
+
+
+def seconds(delta: timedelta) -> float:
+    return delta.total_seconds()
+
+
+def at_ms(ts_ms: int) -> datetime:
+    from datetime import UTC
+
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)

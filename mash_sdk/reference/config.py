@@ -9,7 +9,7 @@ from __future__ import annotations
 import string
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -119,7 +119,6 @@ class HttpQuery(_Model):
 
 
 class HttpBackend(_Model):
-    type: Literal["http"]
     base_url: str
     timeout_s: float = Field(default=10.0, gt=0)
     headers: dict[str, str] = Field(default_factory=dict)
@@ -155,7 +154,6 @@ def sql_parameters(query: str) -> set[str]:
 
 
 class SqlBackend(_Model):
-    type: Literal["sql"]
     url: str | None = Field(default=None, description="SQLAlchemy URL; prefer url_env")
     url_env: str | None = Field(default=None, description="environment variable holding the URL")
     pool_size: int = Field(default=2, ge=1)
@@ -193,7 +191,6 @@ class CsvSource(_Model):
 
 
 class CsvBackend(_Model):
-    type: Literal["csv"]
     folder: Path
     encoding: str = "utf-8-sig"
     delimiter: str = ","
@@ -205,15 +202,29 @@ class ResponderConfig(_Model):
     role: str
 
 
-Backend = Annotated[HttpBackend | SqlBackend | CsvBackend, Field(discriminator="type")]
-
-
 class ReferenceConfig(_Model):
-    """A reference adapter: the agency, who answers, what it declines, and its backend."""
+    """A reference adapter: the agency, who answers, what it declines, and exactly one
+    backend section (http, sql or csv). A section per kind, rather than a tagged union,
+    lets a validation error point at the exact line of the YAML file."""
 
     agency: EndpointId
     responder: ResponderConfig
     declined_categories: dict[str, str] = Field(
         default_factory=dict,
         description="data category -> reason given to the hub when it is asked for it")
-    backend: Backend
+    http: HttpBackend | None = None
+    sql: SqlBackend | None = None
+    csv: CsvBackend | None = None
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> ReferenceConfig:
+        given = [k for k in ("http", "sql", "csv") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one backend section (http, sql or csv), got {given}")
+        return self
+
+    @property
+    def backend(self) -> HttpBackend | SqlBackend | CsvBackend:
+        backend = self.http or self.sql or self.csv
+        assert backend is not None  # guaranteed by _one_backend
+        return backend

@@ -1,0 +1,1 @@
+"""Intake: referrals in, validated, deduplicated, linked to open cases, RAG-rated, acknowledged."""

@@ -1,0 +1,250 @@
+"""The intake Faust app: two thin agents over changelog-backed tables.
+
+    mash.referrals (key referral_id)
+      -> admit: decode, validate, dedupe by referral_id     [table referrals-seen]
+           bad -> mash.deadletter + REJECTED on mash.outcomes.<source> + audit
+      -> <app id>-link (internal, key = blocking key: the child's date of birth)
+      -> triage: dedupe, link to an open case, rate        [tables cases, triaged]
+           -> mash.referrals.triaged + RECEIVED on mash.outcomes.<source> + audit
+
+Each table is written only while handling a message of the topic it is co-partitioned with,
+and faust writes its changelog to that message's partition, so state moves with partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from time import perf_counter
+from typing import NoReturn
+
+import faust
+from faust.types import EventT, StreamT, TableT
+from prometheus_client import CollectorRegistry
+
+from mash_common.contracts import AuditAction, Referral, utcnow
+from mash_common.errors import SerdeError
+from mash_common.hubconfig import load_hub_config
+from mash_common.serde import AvroSerde
+from mash_common.streams import Position, Publisher, build_app, position_of, raw_topic
+from mash_common.topics import PIPELINE_PARTITIONS
+from services.intake.linking import Block, block_key
+from services.intake.logic import (
+    Admission,
+    SeenReferral,
+    Verdict,
+    admit,
+    rejected_notification,
+    triage,
+)
+from services.intake.metrics import IntakeMetrics
+from services.intake.policy import ThresholdPolicy, load_policy
+from services.intake.settings import IntakeSettings
+from services.intake.validation import Problem, Rules
+
+logger = logging.getLogger(__name__)
+
+STAGE = "intake"
+# EX_SOFTWARE: the worker stopped itself on an unexpected error (a bug or a failure to retry).
+EXIT_ON_ERROR = 70
+
+
+def stop_worker(position: Position, exc: BaseException,
+                exit_process: Callable[[int], object] = os._exit) -> NoReturn:
+    """Stop at once without acking or committing the message that failed.
+
+    Faust acks a message when the agent's `async for` lets go of it, even when the body
+    raised, and an orderly stop commits acked offsets: logging and re-raising would skip the
+    message. os._exit stops before either can happen, so the message is redelivered to
+    whichever worker takes the partition next. Exception text can hold values, so only the
+    type and the frames (file, line, function; no source text, no locals) are logged.
+    """
+    logger.critical("unexpected %s handling %s; stopping the worker without committing it",
+                    type(exc).__name__, position)
+    frames = traceback.extract_tb(exc.__traceback__)
+    logger.critical("where: %s", " <- ".join(
+        f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames)))
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    exit_process(EXIT_ON_ERROR)
+    raise SystemExit(EXIT_ON_ERROR)  # only reached when a test replaces exit_process
+
+
+class Intake:
+    """The agents' bodies: decode, call logic, encode, send, count."""
+
+    def __init__(self, app: faust.App, settings: IntakeSettings, policy: ThresholdPolicy,
+                 rules: Rules, metrics: IntakeMetrics, serde: AvroSerde) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.rules = rules
+        self.metrics = metrics
+        self.serde = serde
+        self.names = settings.kafka.topics
+        self.publisher = Publisher(app, serde, self.names, STAGE)
+        self.link_topic = app.topic(
+            f"{app.conf.id}-link", internal=True, partitions=PIPELINE_PARTITIONS,
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        )
+
+        def table(name: str) -> TableT:
+            # bytes in, bytes out: the app's serializers are raw; values are pydantic JSON.
+            return app.Table(name, key_type=bytes, value_type=bytes, partitions=PIPELINE_PARTITIONS)
+
+        self.seen = table("referrals-seen")  # referral_id -> SeenReferral (admission)
+        self.cases = table("cases")  # blocking key -> Block of open cases (triage)
+        self.triaged = table("triaged")  # referral_id -> case_id (triage dedupe)
+
+    # Admission ------------------------------------------------------------------------
+
+    async def on_referral(self, key: bytes | None, value: bytes | None, position: Position) -> None:
+        started = perf_counter()
+        try:
+            referral = self.serde.decode(value or b"", Referral)
+        except SerdeError as exc:
+            await self._undecodable(key, value, position, exc)
+        else:
+            await self._admit(referral, key, value or b"", position)
+        self.metrics.processing.labels("admit").observe(perf_counter() - started)
+
+    async def _undecodable(self, key: bytes | None, value: bytes | None, position: Position,
+                           exc: SerdeError) -> None:
+        # The sender may still be identifiable: a body that decodes but breaks the contract.
+        sender, referral_id = self._identify(value)
+        await self.publisher.dead_letter(position, key, value, exc.reason_code, str(exc))
+        self.metrics.rejections.labels(exc.reason_code).inc()
+        await self.publisher.audit(AuditAction.REFERRAL_REJECTED, case_id=None,
+                                   reference=referral_id, detail=f"{exc.reason_code} at {position}")
+        if sender is not None and referral_id:
+            problem = Problem(exc.reason_code, f"the message could not be read: {exc}")
+            await self._notify_rejected(referral_id, sender, [problem], 1)
+
+    def _identify(self, value: bytes | None) -> tuple[str | None, str | None]:
+        try:
+            _, body = self.serde.decode_dict(value or b"", expect=Referral.avro_name)
+        except SerdeError:
+            return None, None
+        sender, referral_id = body.get("source_system"), body.get("referral_id")
+        known = isinstance(sender, str) and sender in self.rules.known_sources
+        return (sender if known else None), (referral_id if isinstance(referral_id, str) else None)
+
+    async def _admit(self, referral: Referral, key: bytes | None, value: bytes,
+                     position: Position) -> None:
+        id_key = referral.referral_id.encode()
+        raw = self.seen.get(id_key)
+        seen = SeenReferral.model_validate_json(raw) if raw is not None else None
+        admission = admit(referral, key, seen, self.rules, utcnow())
+        if admission.verdict is Verdict.FORWARD:
+            block = block_key(referral.subject, referral.referral_id).encode()
+            await self.link_topic.send(key=block, value=value)
+        elif admission.verdict is Verdict.DUPLICATE:
+            self.metrics.duplicates.inc()
+            await self.publisher.audit(AuditAction.REFERRAL_DUPLICATE, case_id=None,
+                                       reference=referral.referral_id,
+                                       detail=f"resent after rejection, at {position}")
+        else:
+            await self._reject(referral, key, value, position, admission)
+        # State last: if we crash before it is saved, the redelivery does the work again.
+        if admission.remember is not None and referral.referral_id:
+            self.seen[id_key] = admission.remember.model_dump_json().encode()
+
+    async def _reject(self, referral: Referral, key: bytes | None, value: bytes,
+                      position: Position, admission: Admission) -> None:
+        codes = ", ".join(p.code for p in admission.problems)
+        await self.publisher.dead_letter(position, key, value, admission.reason_code, codes)
+        self.metrics.rejections.labels(admission.reason_code).inc()
+        await self.publisher.audit(
+            AuditAction.REFERRAL_REJECTED, case_id=None, reference=referral.referral_id or None,
+            detail=f"{admission.reason_code} #{admission.rejection_number}: {codes}")
+        if referral.source_system in self.rules.known_sources and referral.referral_id:
+            await self._notify_rejected(referral.referral_id, referral.source_system,
+                                        admission.problems, admission.rejection_number)
+
+    async def _notify_rejected(self, referral_id: str, recipient: str, problems: list[Problem],
+                               number: int) -> None:
+        note = rejected_notification(referral_id, recipient, problems, number, utcnow())
+        await self.publisher.send(self.names.outcomes(recipient), referral_id, note)
+        await self.publisher.audit(AuditAction.NOTIFICATION_SENT, case_id=None,
+                                   reference=referral_id, agency=recipient,
+                                   detail=f"REJECTED {note.notification_id}")
+
+    # Triage ---------------------------------------------------------------------------
+
+    async def on_link(self, key: bytes | None, value: bytes | None, position: Position) -> None:
+        started = perf_counter()
+        # Admission wrote these bytes after decoding them: a failure here is a bug, not poison.
+        referral = self.serde.decode(value or b"", Referral)
+        id_key = referral.referral_id.encode()
+        done = self.triaged.get(id_key)
+        if done is not None:
+            self.metrics.duplicates.inc()
+            await self.publisher.audit(AuditAction.REFERRAL_DUPLICATE, case_id=done.decode(),
+                                       reference=referral.referral_id,
+                                       detail=f"already triaged, delivery at {position}")
+        else:
+            await self._triage(referral, key or b"", position)
+        self.metrics.processing.labels("triage").observe(perf_counter() - started)
+
+    async def _triage(self, referral: Referral, key: bytes, position: Position) -> None:
+        raw = self.cases.get(key)
+        block = Block.model_validate_json(raw) if raw is not None else Block()
+        result = triage(referral, block, self.policy, window=self.settings.link_window, now=utcnow())
+        triaged, note = result.triaged, result.notification
+        case_id, ref, source = triaged.case_id, referral.referral_id, referral.source_system
+        await self.publisher.send(self.names.triaged, case_id, triaged)
+        await self.publisher.send(self.names.outcomes(source), case_id, note)
+        audit = self.publisher.audit
+        await audit(AuditAction.REFERRAL_RECEIVED, case_id=case_id, reference=ref, agency=source)
+        if result.match is not None:
+            await audit(AuditAction.REFERRAL_LINKED, case_id=case_id, reference=ref,
+                        detail=result.match.match.value)
+            self.metrics.linked.labels(result.match.match.value).inc()
+        rules = ",".join(f.rule_id for f in triaged.fired_rules) or "default"
+        await audit(AuditAction.REFERRAL_RATED, case_id=case_id, reference=ref,
+                    detail=f"{triaged.rag.value} by {rules}; policy {triaged.policy_version}")
+        await audit(AuditAction.NOTIFICATION_SENT, case_id=case_id, reference=ref, agency=source,
+                    detail=f"RECEIVED {note.notification_id}")
+        self.cases[key] = result.block.model_dump_json().encode()
+        self.triaged[ref.encode()] = case_id.encode()
+        self.metrics.referrals.labels(source, triaged.rag.value).inc()
+        logger.info("triaged %s into %s (%s) at %s", ref, case_id, triaged.rag.value, position)
+
+
+Handler = Callable[[bytes | None, bytes | None, Position], Awaitable[None]]
+
+
+async def _consume(stream: StreamT, handle: Handler) -> None:
+    event: EventT
+    async for event in stream.events():
+        position = position_of(event)
+        try:
+            await handle(event.key, event.value, position)
+        except Exception as exc:  # a bug or transient failure: stop, never skip the message
+            stop_worker(position, exc)
+
+
+def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = None) -> faust.App:
+    """Build the app; reads and validates the roster and threshold policy (ConfigError if bad)."""
+    hub = load_hub_config(settings.hub_config)
+    policy = load_policy(settings.policy).with_overrides(
+        *settings.due_overrides(), working_hours=settings.use_working_hours)
+    rules = Rules(known_sources=frozenset(hub.source_systems), max_age_years=settings.max_age,
+                  clock_skew=settings.clock_skew)
+    metrics = IntakeMetrics(registry or CollectorRegistry())
+    app = build_app(STAGE, settings.kafka, datadir=settings.datadir)
+    intake = Intake(app, settings, policy, rules, metrics, AvroSerde())
+    referrals = raw_topic(app, settings.kafka.topics.referrals)
+
+    @app.agent(referrals, concurrency=1, name="admit")
+    async def admit_agent(stream: StreamT) -> None:
+        await _consume(stream, intake.on_referral)
+
+    @app.agent(intake.link_topic, concurrency=1, name="triage")
+    async def triage_agent(stream: StreamT) -> None:
+        await _consume(stream, intake.on_link)
+
+    app.intake = intake  # type: ignore[attr-defined]  # for tests and the REPL
+    return app

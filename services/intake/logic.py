@@ -1,0 +1,201 @@
+"""Intake's pure decisions: admit (validate, dedupe by referral_id) and triage (link, rate).
+
+No Kafka, no faust, no clock: the agents pass in the state they hold and the time, and send
+what these functions return.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from mash_common.codes import factor_codes
+from mash_common.contracts import (
+    CaseLink,
+    NotificationKind,
+    OutcomeNotification,
+    Rag,
+    Referral,
+    TriagedReferral,
+)
+from mash_common.ids import stable_id
+from services.intake.linking import Block, Match, OpenCase, find_open_case, identity_of
+from services.intake.policy import ThresholdPolicy, due_at, highest, rate
+from services.intake.validation import Problem, Rules, validate
+
+
+def content_hash(referral: Referral, key: bytes | None = None) -> str:
+    """A digest of everything the referral says, and its message key; field order is the
+    model's, so the digest is stable across encodings of the same content."""
+    digest = hashlib.sha256(key or b"")
+    digest.update(b"\x1f")
+    digest.update(referral.model_dump_json().encode())
+    return digest.hexdigest()
+
+
+def case_reference(first_referral_id: str) -> str:
+    """Deterministic, human-friendly case id: MASH- and 10 hex digits (40 bits) of a UUIDv5."""
+    digest = stable_id("case", first_referral_id).replace("-", "").upper()
+    return f"MASH-{digest[:5]}-{digest[5:10]}"
+
+
+def notification_id(referral_id: str, recipient: str, kind: NotificationKind, version: int) -> str:
+    return stable_id("notification", referral_id, recipient, kind.value, version)
+
+
+# Admission (keyed by referral_id) -------------------------------------------------------
+
+
+class AdmissionStatus(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+
+
+class SeenReferral(BaseModel):
+    """What intake remembers per referral_id. Internal state (a table value)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    content_hash: str
+    status: AdmissionStatus
+    rejections: int = 0
+
+
+class Verdict(StrEnum):
+    FORWARD = "FORWARD"  # new and valid, or a redelivery of an accepted one: triage decides
+    DUPLICATE = "DUPLICATE"  # the same content as a rejected referral: nothing new to say
+    REJECT = "REJECT"  # fails validation
+    CONFLICT = "CONFLICT"  # an accepted referral_id arrived again with different content
+
+
+@dataclass(frozen=True)
+class Admission:
+    verdict: Verdict
+    remember: SeenReferral | None  # the new state for this referral_id, None to leave it
+    problems: list[Problem] = field(default_factory=list)
+    rejection_number: int = 0  # 1 for the first REJECTED outcome of this referral_id, ...
+
+    @property
+    def reason_code(self) -> str:
+        return "CONFLICT" if self.verdict is Verdict.CONFLICT else "VALIDATION"
+
+
+CONFLICT_PROBLEM = Problem(
+    "CONFLICT",
+    "this referral_id was already received with different content; send new information as a "
+    "new referral with its own referral_id",
+)
+
+
+def admit(referral: Referral, key: bytes | None, seen: SeenReferral | None, rules: Rules,
+          now: datetime) -> Admission:
+    # The key is part of the digest so that a resend correcting only the key is a correction.
+    digest = content_hash(referral, key)
+    if seen is not None and seen.content_hash == digest:
+        if seen.status is AdmissionStatus.ACCEPTED:
+            # Forward again: triage dedupes by referral_id, and this covers the case where the
+            # state was saved but the forward was lost in a crash.
+            return Admission(Verdict.FORWARD, None)
+        return Admission(Verdict.DUPLICATE, None)
+    if seen is not None and seen.status is AdmissionStatus.ACCEPTED:
+        number = seen.rejections + 1
+        return Admission(Verdict.CONFLICT, seen.model_copy(update={"rejections": number}),
+                         [CONFLICT_PROBLEM], number)
+    # New, or a changed version of a referral we rejected (a correction): validate afresh.
+    rejections = seen.rejections if seen is not None else 0
+    problems = validate(referral, key, rules, now)
+    if problems:
+        number = rejections + 1
+        return Admission(Verdict.REJECT, SeenReferral(content_hash=digest,
+                         status=AdmissionStatus.REJECTED, rejections=number), problems, number)
+    return Admission(Verdict.FORWARD, SeenReferral(content_hash=digest,
+                     status=AdmissionStatus.ACCEPTED, rejections=rejections))
+
+
+def rejected_notification(referral_id: str, recipient: str, problems: list[Problem],
+                          number: int, now: datetime) -> OutcomeNotification:
+    count = len(problems)
+    return OutcomeNotification(
+        notification_id=notification_id(referral_id, recipient, NotificationKind.REJECTED, number),
+        referral_id=referral_id,
+        recipient=recipient,
+        kind=NotificationKind.REJECTED,
+        sent_at=now,
+        message=(f"Referral {referral_id} rejected: {count} problem{'s' if count != 1 else ''} to "
+                 "correct before it can be accepted. Nothing from it has been shared."),
+        reasons=[str(p) for p in problems],
+        revision=number,
+    )
+
+
+# Triage (keyed by the blocking key) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Triage:
+    triaged: TriagedReferral
+    notification: OutcomeNotification
+    block: Block  # the block's new state, pruned of closed cases
+    match: Match | None
+
+
+def _when(moment: datetime, zone: str) -> str:
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
+
+
+def received_message(case_id: str, rag: Rag, due: datetime, linked: bool, zone: str) -> str:
+    joined = " and added to open case" if linked else "; case"
+    return (f"Referral received{joined} {case_id} rated {rag.value}; information will be "
+            f"gathered by {_when(due, zone)}")
+
+
+def triage(referral: Referral, block: Block, policy: ThresholdPolicy, *, window: timedelta,
+           now: datetime) -> Triage:
+    """Link to the child's open case or open a new one, rate it, and say when it is due."""
+    match = find_open_case(block, referral.subject, now, window)
+    rating = rate(policy, referral, already_open=match is not None, now=now)
+    nhs, name_key, dob, postcode = identity_of(referral.subject)
+    if match is None:
+        case_id = case_reference(referral.referral_id)
+        opened_at = now
+        rag = rating.rag
+        due = due_at(policy, rag, now)
+        link = None
+        referral_ids = [referral.referral_id]
+    else:
+        previous = match.case
+        case_id, opened_at = previous.case_id, previous.opened_at
+        rag = highest([previous.rag, rating.rag])
+        # Raised: the new timescale from now, if sooner. Otherwise the case keeps its due
+        # time: a new referral never buys the hub more time.
+        due = min(previous.due_at, due_at(policy, rag, now)) if rag.rank < previous.rag.rank \
+            else previous.due_at
+        link = CaseLink(case_id=case_id, match=match.match, reason=match.reason,
+                        previous_rag=previous.rag)
+        referral_ids = [*previous.referral_ids, referral.referral_id]
+        # Keep what the case knew, and learn identifiers the earlier referrals lacked.
+        nhs = previous.nhs_number or nhs
+        postcode = previous.postcode_key or postcode
+        dob = previous.date_of_birth or dob
+    case = OpenCase(case_id=case_id, opened_at=opened_at, due_at=due, rag=rag, nhs_number=nhs,
+                    name_key=name_key if match is None else match.case.name_key,
+                    date_of_birth=dob, postcode_key=postcode, referral_ids=referral_ids)
+    triaged = TriagedReferral(
+        case_id=case_id, referral=referral, rag=rag, opened_at=opened_at, due_at=due,
+        triaged_at=now, fired_rules=rating.fired, linked_case=link,
+        policy_version=policy.version, cin_factor_codes=factor_codes(referral.concerns),
+    )
+    notification = OutcomeNotification(
+        notification_id=notification_id(referral.referral_id, referral.source_system,
+                                        NotificationKind.RECEIVED, 1),
+        case_id=case_id, referral_id=referral.referral_id, recipient=referral.source_system,
+        kind=NotificationKind.RECEIVED, sent_at=now,
+        message=received_message(case_id, rag, due, match is not None, policy.display_timezone),
+        rag=rag, due_at=due,
+    )
+    return Triage(triaged, notification, block.prune(now, window).upsert(case), match)

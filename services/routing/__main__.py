@@ -1,4 +1,4 @@
-"""`python -m services.routing worker`: run the routing worker."""
+"""`python -m services.routing worker` runs the routing worker."""
 
 from __future__ import annotations
 
@@ -29,7 +29,19 @@ def main() -> None:
     registry = CollectorRegistry()
     metrics = RoutingMetrics(registry)
     serve_metrics(registry, settings.metrics_port)
-    create_app(settings, hub=hub, policy=policy, metrics=metrics).main()
+    app = create_app(settings, hub=hub, policy=policy, metrics=metrics)
+    args = sys.argv[1:]
+    if "worker" in args:
+        # faust's worker turns its web server on and logs at WARN unless told otherwise;
+        # our settings decide both (and "[^Worker]: Ready" is logged at INFO).
+        if not any(a.startswith("--with") for a in args):
+            if settings.web_port is None:
+                sys.argv.append("--without-web")
+            else:
+                sys.argv += ["--web-port", str(settings.web_port)]
+        if not any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in args):
+            sys.argv += ["--loglevel", settings.log_level.lower()]
+    app.main()
 
 
 if __name__ == "__main__":

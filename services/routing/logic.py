@@ -380,32 +380,32 @@ def on_assembled(
     """Fold a case version into the state and say who must be told.
 
     A version at or below the one already seen is a redelivery or out of date: nothing.
-    Referrers hear INFORMATION_GATHERED once per case; an amendment re-notifies no one who
-    has been told, but a referrer or contributor new to the case hears what the others
-    heard: INFORMATION_GATHERED before a decision, the current decision after one.
+    Referrers hear INFORMATION_GATHERED once per case, so an amendment re-notifies no one
+    who has been told. A referrer new to the case (its referral opened a new round) hears
+    INFORMATION_GATHERED, even after a decision: that decision did not consider its
+    concern, and the hub system publishes a revision once it has. A contributor whose
+    answer arrives after a decision hears the current decision.
     """
     if state is not None and case.version <= state.version:
         return CaseRouted(None)
     merged = _merge_case(state, case)
     who = recipients(merged, roster, policy)
-    sent: list[OutcomeNotification] = []
-    if merged.decision is None:
-        told = set(merged.gathered_sent)
-        for r in who.known:
-            if Role.REFERRER in r.roles and r.id not in told:
-                sent.append(gathered_notification(r, merged, policy, now))
-        merged = merged.model_copy(update={
-            "gathered_sent": tuple(sorted(told | {n.recipient for n in sent}))
-        })
-    else:
-        told = set(merged.decision_sent)
-        for r in who.known:
-            if r.id not in told:
-                sent.append(decision_notification(r, merged, merged.decision, policy, roster, now))
-        merged = merged.model_copy(update={
-            "decision_sent": tuple(sorted(told | {n.recipient for n in sent}))
-        })
-    return CaseRouted(merged, tuple(sent), who.unknown)
+    gathered: list[OutcomeNotification] = []
+    decided: list[OutcomeNotification] = []
+    told_gathered, told_decision = set(merged.gathered_sent), set(merged.decision_sent)
+    for r in who.known:
+        if Role.REFERRER in r.roles:
+            if r.id not in told_gathered and r.id not in told_decision:
+                gathered.append(gathered_notification(r, merged, policy, now))
+        elif merged.decision is not None and r.id not in told_decision:
+            decided.append(
+                decision_notification(r, merged, merged.decision, policy, roster, now)
+            )
+    merged = merged.model_copy(update={
+        "gathered_sent": tuple(sorted(told_gathered | {n.recipient for n in gathered})),
+        "decision_sent": tuple(sorted(told_decision | {n.recipient for n in decided})),
+    })
+    return CaseRouted(merged, (*gathered, *decided), who.unknown)
 
 
 class DecisionStatus(StrEnum):

@@ -307,3 +307,21 @@ def test_a_bad_policy_is_refused_with_its_line(text: str, where: str, tmp_path: 
     with pytest.raises(ConfigError) as err:
         load_recipient_policy(path)
     assert where in str(err.value)
+
+
+def test_a_new_referral_after_a_decision_is_acknowledged_and_hears_the_next_revision(
+    roster: Roster, policy: RecipientPolicy
+) -> None:
+    decided = on_decision(assembled_state(roster, policy), decision(1), roster, policy, NOW)
+    assert decided.state is not None
+    new_round = on_assembled(
+        decided.state,
+        case([*(ref(*r) for r in REFERRALS), ref("REF-H", "health-portal", 600)], ANSWERS,
+             version=2),
+        roster, policy, NOW,
+    )
+    (n,) = new_round.notifications
+    assert (n.recipient, n.kind) == ("health-portal", GATHERED)
+    assert new_round.state is not None
+    revised = on_decision(new_round.state, decision(2), roster, policy, NOW)
+    assert "health-portal" in by_recipient(revised.notifications)

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--known-nhs", help="NHS number of a (test) subject the agency holds; "
                    "enables the 'found' check")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per check")
-    p.add_argument("--backlog", type=int, default=200, help="Green backlog for red-first")
+    p.add_argument("--backlog", type=int, default=300, help="Green backlog for red-first")
     p.add_argument("--checks", default=",".join(ALL_CHECKS),
                    help=f"comma-separated subset of {','.join(ALL_CHECKS)}")
     p.add_argument("--log-level", default="WARNING")

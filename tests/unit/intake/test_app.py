@@ -49,3 +49,11 @@ def test_metrics_on_an_injected_registry() -> None:
     assert value("mash_intake_referrals_total", {"source_system": "school-portal", "rag": "RED"}) == 1
     assert value("mash_intake_rejections_total", {"reason": "VALIDATION"}) == 2
     assert value("mash_intake_processing_seconds_count", {"stage": "admit"}) == 1
+
+
+def test_worker_runs_without_faust_web_server_unless_asked() -> None:
+    from services.intake.__main__ import worker_argv
+
+    assert worker_argv(["x", "worker", "-l", "info"]) == ["x", "worker", "--without-web", "-l", "info"]
+    assert worker_argv(["x", "worker", "--with-web"]) == ["x", "worker", "--with-web"]
+    assert worker_argv(["x", "--help"]) == ["x", "--help"]

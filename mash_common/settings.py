@@ -39,6 +39,9 @@ class KafkaSettings(BaseSettings):
         config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
+            # Faust (aiokafka) and Java clients place keys with murmur2; librdkafka's default
+            # (CRC32) would put a case's records on other partitions than its state.
+            "partitioner": "murmur2_random",
         }
         if self.sasl_mechanism:
             config["sasl.mechanism"] = self.sasl_mechanism

@@ -28,7 +28,8 @@ from mash_sdk.reference import build_handler
 from mash_sdk.reference.config import ReferenceConfig
 from mash_sdk.simulated import run_agencies
 from tests.integration.sdk.conftest import StartAdapter
-from tests.support.processes import ROOT
+
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.support.processes import ROOT
+ROOT = Path(__file__).resolve().parents[3]
 
 PROBE = """
 import importlib, json, pkgutil, sys

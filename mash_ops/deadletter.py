@@ -41,6 +41,10 @@ from mash_ops.redact import redact
 logger = logging.getLogger(__name__)
 
 ACTOR_PREFIX = "operator:"
+# Marks a replayed message, so a stage that remembers rejected content (intake ignores an
+# identical resend of a rejected referral) can tell an operator's replay after a fix from a
+# sender's blind resend. Value: the dead letter's reference.
+REPLAY_HEADER = "mash-replay-of"
 
 
 def replay_log_topic(kafka: KafkaSettings) -> str:
@@ -208,7 +212,8 @@ class DeadLetterTool:
             # The original partition, not the partitioner's choice: librdkafka hashes keys
             # differently from the Java and aiokafka clients that wrote the original.
             producer.produce(letter.topic, key=letter.key, value=letter.value,
-                             partition=letter.partition)
+                             partition=letter.partition,
+                             headers=[(REPLAY_HEADER, ref.encode())])
             producer.produce(replay_log_topic(self.kafka), key=ref.encode(), value=encoded)
             producer.produce(self.kafka.topics.audit, key=ref.encode(), value=encoded)
             producer.commit_transaction(30)

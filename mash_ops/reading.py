@@ -22,6 +22,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
+    headers: list[tuple[str, bytes]] | None = None
 
 
 def throwaway_consumer(kafka: KafkaSettings, purpose: str) -> Consumer:
@@ -92,7 +93,7 @@ def read_topics(
                     pending.discard(tp)
                 if msg.offset() < ends[tp]:
                     yield Record(tp[0], tp[1], msg.offset(), msg.key(), msg.value(),
-                                 msg.timestamp()[1])
+                                 msg.timestamp()[1], msg.headers())
     finally:
         consumer.close()
 

@@ -83,6 +83,7 @@ def test_inspect_hides_personal_data_and_replay_happens_once(provisioned: KafkaS
     assert code == 3
     copies = list(read_topics(settings, [target]))
     assert [(c.partition, c.key, c.value) for c in copies] == [(1, b"REF-9", original)]
+    assert copies[0].headers == [(deadletter.REPLAY_HEADER, disclosure.reference.encode())]
     replayed = [e for e in audit_events(settings, serde)
                 if e.action is AuditAction.DEADLETTER_REPLAYED]
     assert replayed == [event]

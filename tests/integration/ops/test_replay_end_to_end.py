@@ -1,0 +1,90 @@
+"""End to end with the real intake worker: a referral intake rejects -> dead letter -> the hub
+fixes its configuration -> replay (twice) -> the referral is triaged exactly once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mash_common.contracts import AuditAction, AuditEvent, TriagedReferral
+from mash_common.serde import AvroSerde
+from mash_common.settings import KafkaSettings
+from mash_ops.deadletter import DeadLetterTool
+from mash_ops.errors import AlreadyReplayedError
+from mash_ops.reading import read_topics
+from tests.support.factories import referral
+from tests.support.kafka import TopicReader, produce_records
+from tests.support.processes import ROOT, ServiceProcess
+
+pytestmark = [
+    pytest.mark.skipif(not (ROOT / "services" / "intake" / "__main__.py").exists(),
+                       reason="intake not built yet"),
+    # Intake ignores an identical resend of a rejected referral (its DUPLICATE verdict), and
+    # a replay is byte-identical; it needs to honour the mash-replay-of header. See
+    # docs/operations.md, "Dead letters".
+    pytest.mark.xfail(reason="intake treats a replay as a duplicate resend", strict=False),
+]
+
+READY = r"\[\^Worker\]: Ready"
+
+
+def intake(settings: KafkaSettings, workdir: Path, hub_yaml: Path, name: str) -> ServiceProcess:
+    env = {
+        "MASH_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "MASH_KAFKA_TOPIC_PREFIX": settings.topic_prefix,
+        "MASH_INTAKE_DATADIR": str(workdir / "data"),
+        "MASH_INTAKE_METRICS_PORT": "0",
+        "MASH_INTAKE_HUB_CONFIG": str(hub_yaml),
+        "MASH_INTAKE_USE_WORKING_HOURS": "false",
+    }
+    return ServiceProcess(name, ["-m", "services.intake", "worker", "-l", "info"], env, workdir)
+
+
+def test_rejected_referral_replayed_after_fix_is_triaged_once(
+    provisioned: KafkaSettings, tmp_path: Path
+) -> None:
+    settings = provisioned
+    serde = AvroSerde()
+    good_hub = ROOT / "config" / "hub.yaml"
+    # The "bug": the hub forgot to register the schools' portal.
+    broken_hub = tmp_path / "hub-broken.yaml"
+    broken_hub.write_text(re.sub(r"(?m)^\s*school-portal:.*\n", "", good_hub.read_text()))
+    ref = referral("REF-OPS-E2E")  # from school-portal
+
+    reader = TopicReader(settings, [settings.topics.deadletter, settings.topics.triaged])
+    worker = intake(settings, tmp_path, broken_hub, "intake-broken").start()
+    try:
+        worker.wait_for_log(READY, timeout_s=90)
+        produce_records(settings, settings.topics.referrals, [(ref.referral_id, ref)])
+        got = reader.poll_until(
+            lambda rs: any(r.topic == settings.topics.deadletter for r in rs), timeout_s=60)
+        (dl,) = [r for r in got if r.topic == settings.topics.deadletter]
+    finally:
+        worker.stop()
+
+    worker = intake(settings, tmp_path, good_hub, "intake-fixed").start()
+    try:
+        worker.wait_for_log(READY, timeout_s=90)
+        tool = DeadLetterTool(settings)
+        tool.replay(dl.partition, dl.offset, operator="jo.ops")
+        with pytest.raises(AlreadyReplayedError):
+            tool.replay(dl.partition, dl.offset, operator="jo.ops")
+        got = reader.poll_until(
+            lambda rs: any(r.topic == settings.topics.triaged for r in rs), timeout_s=30)
+        got = reader.drain(quiet_s=3.0)
+    except BaseException:
+        print(worker.tail(80))
+        raise
+    finally:
+        worker.stop()
+        reader.close()
+    triaged = [serde.decode(r.value or b"", TriagedReferral)
+               for r in got if r.topic == settings.topics.triaged]
+    assert [t.referral.referral_id for t in triaged] == [ref.referral_id]
+    assert len([r for r in got if r.topic == settings.topics.deadletter]) == 1
+    replays = [e for e in (serde.decode(r.value or b"", AuditEvent)
+                           for r in read_topics(settings, [settings.topics.audit]))
+               if e.action is AuditAction.DEADLETTER_REPLAYED]
+    assert len(replays) == 1

@@ -32,6 +32,7 @@ def build_app(
     **overrides: Any,
 ) -> faust.App:
     """A Faust app with mash-hub's defaults; the app id is the consumer group."""
+    datadir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     settings: dict[str, Any] = {
         "broker": f"kafka://{kafka.bootstrap_servers}",
         # Tables live in memory and are restored from their changelog topics on start.

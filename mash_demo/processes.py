@@ -1,7 +1,7 @@
-"""Runs a real service process (a Faust worker, an adapter) for an integration test.
+"""Runs a real service process (a Faust worker, an adapter) for the demo, benchmarks and tests.
 
 Readiness is a line the process logs, waited for with a deadline; output goes to a file
-that the test prints when something fails.
+that is shown when something fails.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+FAUST_READY = r"\[\^Worker\]: Ready"
 
 
 class ServiceProcess:
@@ -49,7 +50,7 @@ class ServiceProcess:
                     return
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
-            time.sleep(0.1)  # polling a log file: the condition is checked, not assumed
+            time.sleep(0.1)  # polling a log file: the condition is checked each time
         raise AssertionError(f"{self.name} not ready after {timeout_s}s:\n{self.tail()}")
 
     def tail(self, lines: int = 60) -> str:

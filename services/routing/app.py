@@ -196,7 +196,7 @@ def create_app(
     hub = hub or load_hub_config(settings.hub_config)
     policy = policy or load_recipient_policy(settings.recipient_policy)
     metrics = metrics or RoutingMetrics(CollectorRegistry())
-    app = build_app(STAGE, settings.kafka, datadir=settings.data_dir, web_port=settings.web_port)
+    app = build_app(STAGE, settings.kafka, datadir=settings.datadir, web_port=settings.web_port)
     names = settings.kafka.topics
     serde = AvroSerde()
     cases = app.Table(

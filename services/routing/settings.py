@@ -20,7 +20,7 @@ class RoutingSettings(BaseSettings):
         default_factory=lambda: default_config_dir() / "recipient-policy.yaml"
     )
     # Faust keeps its worker state here; one directory per worker on a host.
-    data_dir: Path = Path("var/routing")
+    datadir: Path = Path("var/routing")
     # Prometheus /metrics; 0 disables it.
     metrics_port: int = 9103
     # Faust's own web server; None keeps it off (we serve metrics ourselves).

@@ -54,7 +54,7 @@ def routing_process(settings: KafkaSettings, tmp_path: Path, name: str) -> Servi
             "MASH_KAFKA_TOPIC_PREFIX": settings.topic_prefix,
             "MASH_ROUTING_METRICS_PORT": "0",
             # Its own data dir: a restarted worker's state can only come from the changelog.
-            "MASH_ROUTING_DATA_DIR": str(tmp_path / f"{name}-data"),
+            "MASH_ROUTING_DATADIR": str(tmp_path / f"{name}-data"),
         },
         log_dir=tmp_path,
     )

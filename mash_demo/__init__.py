@@ -1,0 +1,1 @@
+"""The main job: the whole pipeline on a local broker, with simulated agencies, shown live."""

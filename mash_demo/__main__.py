@@ -1,0 +1,232 @@
+"""`python -m mash_demo` (the README's `make run`): the whole pipeline, live.
+
+Starts Kafka (if it is not running), creates a fresh set of topics for this run, starts
+intake, enrichment and routing as worker processes, six simulated agencies and a simulated
+hub case system, sends a stream of synthetic referrals, shows cases assembling and
+outcomes arriving, and ends with a summary. Everything it started is stopped on exit,
+Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from types import FrameType
+
+from confluent_kafka import Producer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mash_common.serde import AvroSerde
+from mash_common.settings import KafkaSettings
+from mash_demo.hub_system import HubSystem
+from mash_demo.observer import Observer, Snapshot
+from mash_demo.pipeline import Broker, Pipeline, PipelineOptions
+from mash_demo.processes import ROOT
+from mash_demo.synthetic import SyntheticReferral, referral_stream
+from mash_sdk.simulated.agency import Behaviour, Latency, Profile, run_agencies
+
+console = Console(highlight=False)
+
+
+def say(message: str) -> None:
+    console.print(message)
+
+
+# The demo's agencies: a fraction of a second per search (each adapter serves one request at
+# a time), the odd error and refusal; probation is often silent, so some cases are chased
+# and then assembled PARTIAL at their deadline.
+DEMO_PROFILE = Profile(
+    default=Behaviour(latency=Latency(distribution="lognormal", median_s=0.1, sigma=0.6, max_s=1.0),
+                      error_rate=0.02, decline_rate=0.03),
+    agencies={"probation": Behaviour(latency=Latency(distribution="uniform", min_s=0.2, max_s=1.0),
+                                     silence_rate=0.4)},
+)
+
+
+@dataclass
+class RunResult:
+    sent: int
+    expected: dict[str, bool]
+    elapsed_s: float
+    outstanding: list[str]
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _counts_table(s: Snapshot, sent: int, total: int) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("referrals sent", f"{sent}/{total}")
+    t.add_row("cases opened", f"{s.cases}  (RED {s.rag['RED']}, AMBER {s.rag['AMBER']}, GREEN {s.rag['GREEN']})")
+    t.add_row("requests to agencies", f"{s.counts['requests_first']} first, {s.counts['chases']} chases  "
+              + " ".join(f"{a}:{n}" for a, n in sorted(s.requests_by_agency.items())))
+    t.add_row("agency responses", " ".join(f"{k}:{v}" for k, v in sorted(s.responses_by_status.items())) or "-")
+    t.add_row("cases assembled", f"{s.complete} complete, {s.partial} partial, {s.open_cases} still gathering")
+    t.add_row("outcomes delivered", " ".join(f"{k}:{v}" for k, v in sorted(s.outcomes_by_kind.items())) or "-")
+    t.add_row("dead letters", " ".join(f"{k}:{v}" for k, v in sorted(s.deadletters_by_reason.items())) or "none")
+    t.add_row("audit events", str(s.counts["AuditEvent"]))
+    return t
+
+
+def _view(observer: Observer, sent: int, total: int) -> Panel:
+    s = observer.snapshot()
+    recent = "\n".join(s.recent[-10:]) or "waiting for the first case..."
+    return Panel(Group(_counts_table(s, sent, total), Panel(recent, title="latest", border_style="dim")),
+                 title="mash-hub: live", border_style="cyan")
+
+
+def run(args: argparse.Namespace) -> int:
+    run_tag = datetime.now().strftime("demo%Y%m%d%H%M%S")
+    run_dir = ROOT / "var" / "demo" / run_tag
+    say(f"[bold]mash-hub demo[/bold]  run {run_tag}  (logs: {run_dir})")
+    say("[1/6] Kafka")
+    broker = Broker.ensure(say)
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=f"{run_tag}.")
+    pipeline = Pipeline(kafka, PipelineOptions(
+        run_dir=run_dir, due_red_s=args.red_s, due_amber_s=args.amber_s, due_green_s=args.green_s))
+    agencies = hub = observer = None
+    try:
+        say("[2/6] Topics")
+        report = pipeline.provision()
+        say(f"  {len(report.created)} topics created under prefix '{kafka.topic_prefix}'")
+        say("[3/6] Services: intake, enrichment, routing (metrics on :9101 :9102 :9103)")
+        pipeline.start(say)
+        say("[4/6] Six simulated agencies (synthetic records) and a simulated hub case system")
+        agencies = run_agencies(kafka, profile=DEMO_PROFILE)
+        hub = HubSystem(kafka, decision_delay_s=args.decision_delay_s).start()
+        observer = Observer(kafka).start()
+        say(f"[5/6] Sending {args.referrals} synthetic referrals at {args.rate}/s "
+            f"(deadlines: Red {args.red_s:g}s, Amber {args.amber_s:g}s, Green {args.green_s:g}s)")
+        result = _feed_and_watch(kafka, observer, args, run_tag)
+        say("[6/6] Summary")
+        _summary(observer, result)
+        return 0 if not result.outstanding else 1
+    except KeyboardInterrupt:
+        say("\nInterrupted: stopping everything this run started")
+        return 130
+    finally:
+        for part in (observer, hub, agencies):
+            if part is not None:
+                part.stop()
+        pipeline.stop()
+        broker.stop(say)
+
+
+def _feed_and_watch(kafka: KafkaSettings, observer: Observer, args: argparse.Namespace,
+                    run_tag: str) -> RunResult:
+    serde = AvroSerde()
+    producer = Producer(kafka.confluent_config(**{"enable.idempotence": True}))
+    items: list[SyntheticReferral] = list(referral_stream(args.referrals, seed=args.seed, run_tag=run_tag))
+    expected: dict[str, bool] = {}
+    interval = 1.0 / args.rate
+    started = time.monotonic()
+    live_view = console.is_terminal and not args.plain
+    progress = Progress(TextColumn("  sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, transient=False)
+    task = progress.add_task("send", total=len(items))
+    sent = 0
+    # One garbage message from an unknown sender: dead-lettered, and no one to tell.
+    producer.produce(kafka.topics.referrals, key=b"not-a-referral", value=b"\x00garbage\xff")
+    with progress:
+        for item in items:
+            assert item.referral is not None
+            r = item.referral
+            observer.note_sent(r.referral_id, r.source_system)
+            producer.produce(kafka.topics.referrals, key=r.referral_id.encode(), value=serde.encode(r))
+            producer.poll(0)
+            expected[r.referral_id] = item.expect_rejected
+            sent += 1
+            progress.advance(task)
+            next_at = started + sent * interval
+            while (pause := next_at - time.monotonic()) > 0:
+                time.sleep(min(pause, 0.05))  # pacing the send rate, not waiting for a result
+    producer.flush(30)
+    deadline = time.monotonic() + args.timeout
+    last_line = 0.0
+    with Live(_view(observer, sent, len(items)), console=console, refresh_per_second=4,
+              transient=False) if live_view else _NullLive() as live:
+        while (outstanding := observer.outstanding(expected)) and time.monotonic() < deadline:
+            if live_view:
+                live.update(_view(observer, sent, len(items)))
+            elif time.monotonic() - last_line > 5:
+                s = observer.snapshot()
+                say(f"  waiting: {len(outstanding)} referrals not yet through; cases "
+                    f"{s.complete} complete, {s.partial} partial, {s.open_cases} gathering; outcomes "
+                    + " ".join(f"{k}:{v}" for k, v in sorted(s.outcomes_by_kind.items())))
+                last_line = time.monotonic()
+            time.sleep(0.25)  # refresh period of the view; completion is checked each time
+        if live_view:
+            live.update(_view(observer, sent, len(items)))
+    return RunResult(sent, expected, time.monotonic() - started, observer.outstanding(expected))
+
+
+class _NullLive:
+    def __enter__(self) -> _NullLive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, *_: object) -> None:
+        return None
+
+
+def _summary(observer: Observer, result: RunResult) -> None:
+    s = observer.snapshot()
+    if not console.is_terminal:
+        console.print(_counts_table(s, result.sent, result.sent))
+    table = Table(title="time from case opened to first assembly", show_lines=False)
+    for column in ("RAG", "cases", "p50 s", "max s"):
+        table.add_column(column, justify="right")
+    for rag, seconds in sorted(observer.assembly_times().items()):
+        table.add_row(rag, str(len(seconds)), f"{statistics.median(seconds):.1f}", f"{max(seconds):.1f}")
+    console.print(table)
+    rejected = sum(1 for r in result.expected.values() if r)
+    valid = result.sent - rejected
+    notified = valid - sum(1 for r in result.outstanding if not result.expected[r])
+    say(f"cases: {s.cases} ({s.complete} complete, {s.partial} partial at their deadline)")
+    say(f"referrals: {result.sent} sent, {valid} valid and {rejected} rejected (each rejection told to its sender)")
+    say(f"referrers told the decision: {notified}/{valid}")
+    say("outcomes delivered: " + ", ".join(f"{v} {k}" for k, v in sorted(s.outcomes_by_kind.items())))
+    say("dead letters: " + (", ".join(f"{v} {k}" for k, v in sorted(s.deadletters_by_reason.items())) or "none"))
+    say(f"took {result.elapsed_s:.0f} s")
+    if result.outstanding:
+        say(f"[red]NOT DONE: {len(result.outstanding)} referrals did not get all the way through "
+            f"(first: {', '.join(result.outstanding[:5])})[/red]")
+    else:
+        say("[green]Every referral assembled and every referrer notified.[/green]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mash_demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--referrals", type=int, default=60, help="how many referrals (default 60)")
+    parser.add_argument("--rate", type=float, default=4.0, help="referrals per second (default 4)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--red-s", type=float, default=20.0, help="Red deadline in seconds (default 20)")
+    parser.add_argument("--amber-s", type=float, default=30.0, help="Amber deadline in seconds (default 30)")
+    parser.add_argument("--green-s", type=float, default=40.0, help="Green deadline in seconds (default 40)")
+    parser.add_argument("--decision-delay-s", type=float, default=2.0,
+                        help="how long the simulated hub takes to decide (default 2)")
+    parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds")
+    parser.add_argument("--plain", action="store_true", help="progress lines instead of the live view")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""A simulated hub case system: reads assembled cases and records a decision for each.
+
+Stands in for the MASH's case management system in the demo and benchmarks. Its choice of
+outcome is a plain rule over RAG and risk flags, not a model of social work judgement.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, Producer
+
+from mash_common.contracts import AssembledCase, Decision, DecisionOutcome, Rag, utcnow
+from mash_common.errors import SerdeError
+from mash_common.serde import AvroSerde
+from mash_common.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+_OUTCOME_BY_RAG = {
+    Rag.RED: (DecisionOutcome.STRATEGY_DISCUSSION, "social-care", "N1"),
+    Rag.AMBER: (DecisionOutcome.CHILD_IN_NEED_ASSESSMENT, "social-care", "N1"),
+    Rag.GREEN: (DecisionOutcome.EARLY_HELP, "education", "N9"),
+}
+
+
+def decide(case: AssembledCase) -> Decision:
+    """The demo's decision: by RAG, escalated one step when any agency flags a risk."""
+    outcome, lead, need = _OUTCOME_BY_RAG[case.rag]
+    flagged = any(r.risk_flag for c in case.contributions for r in c.records)
+    if case.rag is Rag.GREEN and flagged:
+        outcome, lead, need = _OUTCOME_BY_RAG[Rag.AMBER]
+    return Decision(
+        case_id=case.case_id,
+        decided_at=utcnow(),
+        outcome=outcome,
+        rationale=f"Demo decision from RAG {case.rag.value}"
+        + (" escalated on an agency risk flag" if flagged else ""),
+        decided_by="Demo MASH manager",
+        lead_agency=lead,
+        lead_contact=f"{lead} duty desk, 01234 000000",
+        revision=1,
+        cin_primary_need=need,
+    )
+
+
+@dataclass
+class HubSystem:
+    """Consumes mash.cases.assembled and publishes one Decision per case (first version)."""
+
+    kafka: KafkaSettings
+    decision_delay_s: float = 0.0
+    decided: set[str] = field(default_factory=set)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> HubSystem:
+        self._thread = threading.Thread(target=self._run, name="hub-system", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        serde = AvroSerde()
+        consumer = Consumer(self.kafka.confluent_config(**{
+            "group.id": f"{self.kafka.topic_prefix}demo-hub-system",
+            "auto.offset.reset": "earliest",
+        }))
+        producer = Producer(self.kafka.confluent_config(**{"enable.idempotence": True}))
+        consumer.subscribe([self.kafka.topics.assembled])
+        pending: list[tuple[float, Decision]] = []
+        try:
+            while not self._stop.is_set():
+                msg = consumer.poll(0.1)
+                if msg is not None and not msg.error() and msg.value() is not None:
+                    try:
+                        case = serde.decode(msg.value(), AssembledCase)
+                    except SerdeError as exc:
+                        logger.warning("hub system skipped %s[%s]@%s: %s",
+                                       msg.topic(), msg.partition(), msg.offset(), exc)
+                        continue
+                    if case.case_id not in self.decided:
+                        self.decided.add(case.case_id)
+                        pending.append((time.monotonic() + self.decision_delay_s, decide(case)))
+                now = time.monotonic()
+                due = [d for t, d in pending if t <= now]
+                pending = [(t, d) for t, d in pending if t > now]
+                for decision in due:
+                    producer.produce(self.kafka.topics.decisions, key=decision.case_id.encode(),
+                                     value=serde.encode(decision))
+                producer.poll(0)
+        finally:
+            producer.flush(10)
+            consumer.close()

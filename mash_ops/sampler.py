@@ -10,7 +10,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from mash_ops.errors import BrokerUnavailableError
@@ -28,6 +34,9 @@ from mash_ops.settings import OpsSettings
 logger = logging.getLogger(__name__)
 
 TPKey = tuple[str, int]
+# The probe reached the log end without a record: only transaction markers (or compacted-away
+# offsets) lie between the committed offset and the end. Nothing waits to be read.
+NOTHING_TO_READ = -1
 
 
 def _result(future: Future[Any], timeout_s: float, what: str) -> Any:
@@ -82,34 +91,44 @@ class LagSampler:
                 found.append((g.group_id, state))
         return sorted(found)
 
-    def committed(self, group: str) -> dict[TPKey, int]:
+    def committed(self, groups: list[str]) -> dict[str, dict[TPKey, int]]:
+        """Committed offsets of each group. One request per group (the protocol's limit),
+        all in flight at once: a hub's broker can hold hundreds of groups."""
         timeout = self._settings.request_timeout_s
-        futures = self._admin.list_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
-        )
-        result = _result(futures[group], timeout, f"offsets of group {group}")
         prefix = self._settings.effective_topic_prefix
-        return {
-            (tp.topic, tp.partition): tp.offset
-            for tp in result.topic_partitions or []
-            if tp.offset >= 0 and tp.error is None and tp.topic.startswith(prefix)
+        futures = {
+            group: self._admin.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)], request_timeout=timeout)[group]
+            for group in groups
         }
+        out = {}
+        for group, future in futures.items():
+            result = _result(future, timeout, f"offsets of group {group}")
+            out[group] = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in result.topic_partitions or []
+                if tp.offset >= 0 and tp.error is None and tp.topic.startswith(prefix)
+            }
+        return out
 
-    def log_ends(self, partitions: set[TPKey]) -> dict[TPKey, int]:
+    def log_bounds(self, partitions: set[TPKey]) -> dict[TPKey, tuple[int, int]]:
+        """(log start, log end) of each partition."""
         if not partitions:
             return {}
         timeout = self._settings.request_timeout_s
-        futures = self._admin.list_offsets(
-            {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions},
-            request_timeout=timeout,
-        )
-        ends = {}
-        for tp, future in futures.items():
-            try:
-                ends[(tp.topic, tp.partition)] = future.result(timeout=timeout).offset
-            except KafkaException as exc:  # topic deleted since the group committed to it
-                logger.warning("no log end for %s[%d]: %s", tp.topic, tp.partition, exc.args[0])
-        return ends
+        bounds: dict[TPKey, list[int]] = {}
+        for index, spec in enumerate((OffsetSpec.earliest(), OffsetSpec.latest())):
+            futures = self._admin.list_offsets(
+                {TopicPartition(t, p): spec for t, p in partitions}, request_timeout=timeout)
+            for tp, future in futures.items():
+                try:
+                    offset = future.result(timeout=timeout).offset
+                except KafkaException as exc:  # topic deleted since the group committed to it
+                    logger.warning("no offsets for %s[%d]: %s", tp.topic, tp.partition,
+                                   exc.args[0])
+                    continue
+                bounds.setdefault((tp.topic, tp.partition), [0, 0])[index] = offset
+        return {tp: (b[0], b[1]) for tp, b in bounds.items() if len(b) == 2}
 
     # -- oldest unconsumed message --------------------------------------------------------
 
@@ -121,6 +140,7 @@ class LagSampler:
                 "enable.auto.offset.store": False,
                 # The committed offset may have been deleted by retention: read the oldest left.
                 "auto.offset.reset": "earliest",
+                "enable.partition.eof": True,
             }))
         return self._probe
 
@@ -131,10 +151,13 @@ class LagSampler:
         deadline = time.monotonic() + timeout_s
         try:
             while len(got) < len(wanted) and time.monotonic() < deadline:
-                for msg in consumer.consume(num_messages=len(wanted), timeout=0.5):
-                    if msg.error():
-                        continue
+                for msg in consumer.consume(num_messages=len(wanted), timeout=0.2):
                     tp = (msg.topic(), msg.partition())
+                    error = msg.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF and tp in wanted:
+                            got.setdefault(tp, NOTHING_TO_READ)
+                        continue
                     if tp in wanted and tp not in got:
                         got[tp] = msg.timestamp()[1]
                         # One message per partition is all we need.
@@ -152,11 +175,19 @@ class LagSampler:
         now_ms = self._wall_clock_ms()
         try:
             groups = self.groups()
-            committed = {group: self.committed(group) for group, _ in groups}
-            ends = self.log_ends({tp for offsets in committed.values() for tp in offsets})
+            raw = self.committed([group for group, _ in groups])
+            bounds = self.log_bounds({tp for offsets in raw.values() for tp in offsets})
         except BrokerUnavailableError as exc:
             logger.warning("lag sample failed: %s", exc)
             return LagSnapshot(now_ms, (), reachable=False, error=str(exc))
+        ends = {tp: end for tp, (_, end) in bounds.items()}
+        # Messages deleted by retention no longer wait: a group behind the log start is
+        # measured from the oldest message still there.
+        committed = {
+            group: {tp: max(offset, bounds[tp][0]) if tp in bounds else offset
+                    for tp, offset in offsets.items()}
+            for group, offsets in raw.items()
+        }
         timestamps = self._timestamps_for(committed, ends)
         prefix = self._settings.kafka.topic_prefix
         seen: set[tuple[str, str, int]] = set()
@@ -168,15 +199,18 @@ class LagSampler:
                     continue
                 end = ends[(topic, partition)]
                 lag = message_lag(offset, end)
+                oldest = timestamps.get((topic, partition, offset))
+                waiting = 0 if oldest == NOTHING_TO_READ else lag
                 key = (group, topic, partition)
                 seen.add(key)
                 agency, rag = topic_labels(topic, prefix)
                 parts.append(PartitionLag(
-                    group=group, topic=topic, partition=partition, committed=offset, log_end=end,
+                    group=group, topic=topic, partition=partition,
+                    committed=raw[group][(topic, partition)], log_end=end,
                     lag_messages=lag,
-                    lag_seconds=time_lag_seconds(lag, timestamps.get((topic, partition, offset)), now_ms),
+                    lag_seconds=time_lag_seconds(waiting, oldest, now_ms),
                     agency=agency, rag=rag,
-                    stalled=self._stalls.observe(key, offset, lag),
+                    stalled=self._stalls.observe(key, raw[group][(topic, partition)], waiting),
                 ))
             result.append(GroupLag(group, state, tuple(parts)))
         self._stalls.forget_except(seen)
@@ -203,11 +237,12 @@ class LagSampler:
             for tp, offset in batch.items():
                 pending.discard((*tp, offset))
                 cached = self._timestamps.get((*tp, offset))
-                if cached is not None:
+                # "Nothing to read" is not cached: a record may have arrived since.
+                if cached is not None and cached != NOTHING_TO_READ:
                     out[(*tp, offset)] = cached
             fetch = {tp: o for tp, o in batch.items() if (*tp, o) not in out}
             if fetch:
-                for tp, ts in self._fetch_timestamps(fetch, timeout_s=5.0).items():
+                for tp, ts in self._fetch_timestamps(fetch, timeout_s=3.0).items():
                     out[(*tp, fetch[tp])] = ts
         # Keep only what is still needed: the cache never outgrows the lagging partitions.
         self._timestamps = out

@@ -27,7 +27,7 @@ _OUTCOME_BY_RAG = {
 }
 
 
-def decide(case: AssembledCase) -> Decision:
+def decide(case: AssembledCase, revision: int = 1) -> Decision:
     """The demo's decision: by RAG, escalated one step when any agency flags a risk."""
     outcome, lead, need = _OUTCOME_BY_RAG[case.rag]
     flagged = any(r.risk_flag for c in case.contributions for r in c.records)
@@ -42,18 +42,23 @@ def decide(case: AssembledCase) -> Decision:
         decided_by="Demo MASH manager",
         lead_agency=lead,
         lead_contact=f"{lead} duty desk, 01234 000000",
-        revision=1,
+        revision=revision,
         cin_primary_need=need,
     )
 
 
 @dataclass
 class HubSystem:
-    """Consumes mash.cases.assembled and publishes one Decision per case (first version)."""
+    """Consumes mash.cases.assembled and publishes a Decision per case.
+
+    A later version that brings in referrals the last decision did not cover gets a revised
+    decision, so the new referrers hear the outcome too (docs/hub-systems.md).
+    """
 
     kafka: KafkaSettings
     decision_delay_s: float = 0.0
-    decided: set[str] = field(default_factory=set)
+    # case_id -> (revision, referral ids the decision covered)
+    decided: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -86,9 +91,11 @@ class HubSystem:
                         logger.warning("hub system skipped %s[%s]@%s: %s",
                                        msg.topic(), msg.partition(), msg.offset(), exc)
                         continue
-                    if case.case_id not in self.decided:
-                        self.decided.add(case.case_id)
-                        pending.append((time.monotonic() + self.decision_delay_s, decide(case)))
+                    revision, covered = self.decided.get(case.case_id, (0, frozenset()))
+                    if not set(case.referral_ids) <= covered:
+                        self.decided[case.case_id] = (revision + 1, frozenset(case.referral_ids))
+                        pending.append((time.monotonic() + self.decision_delay_s,
+                                        decide(case, revision + 1)))
                 now = time.monotonic()
                 due = [d for t, d in pending if t <= now]
                 pending = [(t, d) for t, d in pending if t > now]

@@ -154,23 +154,30 @@ class Observer:
             elif isinstance(record, DeadLetter):
                 self.deadletters_by_reason[record.reason_code] += 1
 
+    def _case(self, case_id: str, rag: Rag, opened_at: datetime, due_at: datetime) -> CaseView:
+        # Topics are read side by side, so a case's assembly can be seen before its triage.
+        case = self.cases.get(case_id)
+        if case is None:
+            case = self.cases[case_id] = CaseView(case_id, rag, opened_at, due_at)
+            self.rag[rag.value] += 1
+            self.recent.append(f"case {case_id} opened {rag.value}")
+        return case
+
     def _on_triaged(self, t: TriagedReferral) -> None:
         self.case_of_referral[t.referral.referral_id] = t.case_id
-        case = self.cases.get(t.case_id)
-        if case is None:
-            case = self.cases[t.case_id] = CaseView(t.case_id, t.rag, t.opened_at, t.due_at)
-            self.rag[t.rag.value] += 1
-            self.recent.append(f"case {t.case_id} opened {t.rag.value}")
-        else:
+        known = t.case_id in self.cases
+        case = self._case(t.case_id, t.rag, t.opened_at, t.due_at)
+        if known and t.linked_case is not None:
             self.recent.append(f"referral linked to {t.case_id} ({t.rag.value})")
-            case.rag, case.due_at = t.rag, t.due_at
         case.referral_ids.add(t.referral.referral_id)
 
     def _on_assembled(self, a: AssembledCase) -> None:
-        case = self.cases.get(a.case_id)
-        if case is None or a.version <= case.version:
+        case = self._case(a.case_id, a.rag, a.opened_at, a.due_at)
+        case.referral_ids.update(a.referral_ids)
+        if a.version <= case.version:
             return
         case.version = a.version
+        case.rag = a.rag
         case.completeness = a.completeness
         case.missing = list(a.missing_agencies)
         if case.first_assembled_at is None:

@@ -68,13 +68,13 @@ class PipelineOptions:
     due_amber_s: float = 30.0
     due_green_s: float = 40.0
     sweep_interval_s: float = 0.25
-    serve_metrics: bool = True
+    metrics_ports: dict[str, int] = field(default_factory=lambda: dict(METRICS_PORTS))
     log_level: str = "info"
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def env(self, service: str, kafka: KafkaSettings) -> dict[str, str]:
         upper = service.upper()
-        port = str(METRICS_PORTS[service]) if self.serve_metrics else "0"
+        port = str(self.metrics_ports.get(service, 0))  # 0: no /metrics endpoint
         env = {
             "MASH_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,

@@ -100,7 +100,13 @@ def admit(referral: Referral, key: bytes | None, seen: SeenReferral | None, rule
             # Forward again: triage dedupes by referral_id, and this covers the case where the
             # state was saved but the forward was lost in a crash.
             return Admission(Verdict.FORWARD, None)
-        return Admission(Verdict.DUPLICATE, None)
+        # Rejected before. The hub's rules may have changed since (an operator fixes the
+        # roster and replays the dead letter), so check again: still failing means a
+        # redelivery with nothing new to say; passing now means it goes forward.
+        if validate(referral, key, rules, now):
+            return Admission(Verdict.DUPLICATE, None)
+        return Admission(Verdict.FORWARD, SeenReferral(
+            content_hash=digest, status=AdmissionStatus.ACCEPTED, rejections=seen.rejections))
     if seen is not None and seen.status is AdmissionStatus.ACCEPTED:
         number = seen.rejections + 1
         return Admission(Verdict.CONFLICT, seen.model_copy(update={"rejections": number}),

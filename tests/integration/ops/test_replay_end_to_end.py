@@ -18,14 +18,7 @@ from tests.support.factories import referral
 from tests.support.kafka import TopicReader, produce_records
 from tests.support.processes import ROOT, ServiceProcess
 
-pytestmark = [
-    pytest.mark.skipif(not (ROOT / "services" / "intake" / "__main__.py").exists(),
-                       reason="intake not built yet"),
-    # Intake ignores an identical resend of a rejected referral (its DUPLICATE verdict), and
-    # a replay is byte-identical; it needs to honour the mash-replay-of header. See
-    # docs/operations.md, "Dead letters".
-    pytest.mark.xfail(reason="intake treats a replay as a duplicate resend", strict=False),
-]
+pytestmark = pytest.mark.integration
 
 READY = r"\[\^Worker\]: Ready"
 

@@ -32,6 +32,8 @@ RULES = Rules(known_sources={"school-portal"})
 GOOD = referral("R1", received_at=NOW)
 BAD = referral("R1", received_at=NOW, narrative="")
 CHANGED = referral("R1", received_at=NOW, narrative="Something else happened.")
+# From a source system RULES knows (it was added to the roster after a first rejection).
+UNKNOWN_SOURCE = referral("R1", received_at=NOW)
 
 
 def seen(status: AdmissionStatus, of: object = GOOD, rejections: int = 0) -> SeenReferral:
@@ -51,6 +53,10 @@ def seen(status: AdmissionStatus, of: object = GOOD, rejections: int = 0) -> See
     (CHANGED, seen(AdmissionStatus.ACCEPTED, rejections=1), Verdict.CONFLICT, AdmissionStatus.ACCEPTED, 2),
     # A corrected version of a rejected referral is validated afresh and accepted.
     (GOOD, seen(AdmissionStatus.REJECTED, BAD, 1), Verdict.FORWARD, AdmissionStatus.ACCEPTED, 0),
+    # The same bytes as a rejected referral, but the hub's rules now allow it (the roster
+    # was fixed and the dead letter replayed): validated afresh and accepted.
+    (UNKNOWN_SOURCE, seen(AdmissionStatus.REJECTED, UNKNOWN_SOURCE, 1), Verdict.FORWARD,
+     AdmissionStatus.ACCEPTED, 0),
     # A second, still broken, correction is rejected with the next number.
     (referral("R1", received_at=NOW, concerns=[]), seen(AdmissionStatus.REJECTED, BAD, 1),
      Verdict.REJECT, AdmissionStatus.REJECTED, 2),

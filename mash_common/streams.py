@@ -156,3 +156,29 @@ class Publisher:
             detail=detail,
         )
         await self.send(self._names.audit, case_id or reference, event)
+
+
+def write_table(table: Any, partition: int, key: bytes, value: bytes | None) -> None:
+    """Set (or, with None, delete) a key of a changelog-backed table from anywhere.
+
+    Faust's `table[key] = value` takes the changelog partition from the current event, so a
+    timer (which has none) cannot use it, and faust's use_partitioner would let the
+    producer's hash pick a partition that need not be the key's input partition. Naming the
+    partition keeps the changelog co-partitioned with the input it came from.
+    """
+    table.send_changelog(partition, key, value)
+    if value is None:
+        table.data.pop(key, None)
+    else:
+        table.data[key] = value
+
+
+def tables_ready(app: faust.App) -> bool:
+    """True once this worker's partitions are assigned and its tables recovered."""
+    recovery = app.tables.recovery  # type: ignore[attr-defined]  # the manager has it, its type not
+    return not app.rebalancing and not app.in_recovery and bool(recovery.completed.is_set())
+
+
+def owned_partitions(app: faust.App, topic: str) -> set[int]:
+    """Partitions of `topic` this worker actively owns (not standbys)."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}

@@ -31,7 +31,15 @@ from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
 from mash_common.metrics import serve_metrics
 from mash_common.serde import AvroSerde
-from mash_common.streams import Position, Publisher, build_app, position_of
+from mash_common.streams import (
+    Position,
+    Publisher,
+    build_app,
+    owned_partitions,
+    position_of,
+    tables_ready,
+    write_table,
+)
 from mash_common.topics import PIPELINE_PARTITIONS
 from services.enrichment.agreement import load_agreement
 from services.enrichment.logic import (
@@ -94,8 +102,7 @@ class CaseStore:
     def put(self, state: GatherState) -> None:
         key = self.key(state.case_id)
         raw = state.model_dump_json().encode("utf-8")
-        self._table.send_changelog(state.partition, key, raw)
-        self._table.data[key] = raw
+        write_table(self._table, state.partition, key, raw)
         self._decoded[key] = (raw, state)
 
     def states(self) -> list[GatherState]:
@@ -173,14 +180,10 @@ class Enrichment:
     # Deadlines and chases -------------------------------------------------------------
 
     def ready(self) -> bool:
-        """True once this worker's partitions are assigned and their tables recovered."""
-        app = self.app
-        recovery = app.tables.recovery  # type: ignore[attr-defined]  # TableManager has it, its T does not
-        return not app.rebalancing and not app.in_recovery and bool(recovery.completed.is_set())
+        return tables_ready(self.app)
 
     def owned_partitions(self) -> set[int]:
-        return {tp.partition for tp in self.app.assignor.assigned_actives()
-                if tp.topic == self.names.triaged}
+        return owned_partitions(self.app, self.names.triaged)
 
     async def sweep(self) -> None:
         """Fire every chase and deadline due on this worker's partitions (never before due)."""

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -27,14 +28,27 @@ from mash_common.contracts import (
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import HubConfig, load_hub_config
 from mash_common.serde import AvroSerde
-from mash_common.streams import Position, Publisher, build_app, position_of, raw_topic
+from mash_common.streams import (
+    Position,
+    Publisher,
+    build_app,
+    owned_partitions,
+    position_of,
+    raw_topic,
+    tables_ready,
+    write_table,
+)
 from mash_common.topics import PIPELINE_PARTITIONS, TopicNames
 from services.routing.logic import (
     CaseState,
     DecisionStatus,
+    ParkedDecision,
+    ParkedDecisions,
     Roster,
+    expire,
     on_assembled,
     on_decision,
+    park,
 )
 from services.routing.metrics import RoutingMetrics
 from services.routing.policy import RecipientPolicy, load_recipient_policy
@@ -44,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 STAGE = "routing"
 CASES_TABLE = "routing-cases"
+PARKED_TABLE = "routing-parked-decisions"
 
 
 class Router:
@@ -53,14 +68,21 @@ class Router:
         self,
         *,
         table: Any,  # faust.Table[bytes, bytes]: case_id -> CaseState JSON
+        parked: Any,  # faust.Table[bytes, bytes]: case_id -> ParkedDecisions JSON
         publisher: Publisher,
         serde: AvroSerde,
         names: TopicNames,
         roster: Roster,
         policy: RecipientPolicy,
         metrics: RoutingMetrics,
+        grace: timedelta,
     ) -> None:
+        self._grace = grace
+        # The agents and the expiry timer interleave at await points; one case's state
+        # must be read and written by one of them at a time.
+        self.lock = asyncio.Lock()
         self._table = table
+        self._parked = parked
         self._publisher = publisher
         self._serde = serde
         self._names = names
@@ -136,6 +158,43 @@ class Router:
         self._count_unroutable(pos, routed.unknown_recipients)
         await self._deliver(routed.notifications)
         self._table[key] = routed.state.to_bytes()
+        await self._release_parked(key)
+
+    async def _release_parked(self, key: bytes) -> None:
+        """The case has arrived: apply the decisions that overtook it, in revision order."""
+        raw = self._parked.get(key)
+        if raw is None:
+            return
+        held = ParkedDecisions.from_bytes(raw)
+        decisions = []
+        for item in held.decisions:
+            decision = self._serde.decode(item.value, Decision)  # decoded once already
+            decisions.append((decision.revision, item, decision))
+        for _, item, decision in sorted(decisions, key=lambda d: (d[0], d[1].offset)):
+            pos = Position(item.topic, item.partition, item.offset)
+            logger.info("%s: applying a decision held for its case", pos)
+            await self._apply_decision(pos, key, item.value, decision)
+        write_table(self._parked, held.partition, key, None)
+        self._metrics.parked.set(len(self._parked.data))
+
+    async def expire_parked(self, owned: set[int]) -> None:
+        """Dead-letter decisions whose case has not arrived within the grace period."""
+        now = utcnow()
+        for key, raw in list(self._parked.data.items()):
+            held = ParkedDecisions.from_bytes(raw)
+            if held.partition not in owned:
+                continue
+            expired, kept = expire(held, now, self._grace)
+            for item in expired:
+                await self._reject(
+                    Position(item.topic, item.partition, item.offset), key, item.value,
+                    "UNKNOWN_CASE",
+                    f"no assembled case arrived for this case_id within "
+                    f"{self._grace.total_seconds():g}s; a decision can only follow assembly",
+                )
+            if expired:
+                write_table(self._parked, held.partition, key, kept.to_bytes() if kept else None)
+        self._metrics.parked.set(len(self._parked.data))
 
     async def on_decision_event(self, event: EventT) -> None:
         pos = position_of(event)
@@ -154,12 +213,20 @@ class Router:
                                "key is not the case_id; per-case state needs case_id keys")
             return
         assert key is not None
+        await self._apply_decision(pos, key, value, decision)
+
+    async def _apply_decision(
+        self, pos: Position, key: bytes, value: bytes, decision: Decision
+    ) -> None:
         routed = on_decision(self._state(key), decision, self._roster, self._policy, utcnow())
         if routed.status is DecisionStatus.UNKNOWN_CASE:
-            await self._reject(
-                pos, key, value, "UNKNOWN_CASE",
-                "no assembled case seen for this case_id; a decision can only follow assembly",
-            )
+            held = self._parked.get(key)
+            item = ParkedDecision(value_hex=value.hex(), topic=pos.topic, partition=pos.partition,
+                                  offset=pos.offset, parked_at=utcnow())
+            parked = park(ParkedDecisions.from_bytes(held) if held else None, item)
+            write_table(self._parked, parked.partition, key, parked.to_bytes())
+            logger.info("%s: no assembled case yet; decision held", pos)
+            self._metrics.parked.set(len(self._parked.data))
             return
         if routed.status is DecisionStatus.REVISION_CONFLICT:
             await self._reject(
@@ -208,28 +275,47 @@ def create_app(
         partitions=PIPELINE_PARTITIONS,
         help="Per-case routing state: who is involved and what each has been told",
     )
+    parked = app.Table(
+        PARKED_TABLE,
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=PIPELINE_PARTITIONS,
+        help="Decisions that arrived before their assembled case, held until it does",
+    )
     router = Router(
         table=cases,
+        parked=parked,
         publisher=Publisher(app, serde, names, STAGE),
         serde=serde,
         names=names,
         roster=Roster.from_hub(hub),
         policy=policy,
         metrics=metrics,
+        grace=timedelta(seconds=settings.unknown_case_grace_s),
     )
 
     @app.agent(raw_topic(app, names.assembled), name="route-assembled", concurrency=1)
     async def route_assembled(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            await router.on_assembled_event(event)
+            async with router.lock:
+                await router.on_assembled_event(event)
             metrics.processing.labels("assembled").observe(time.perf_counter() - started)
 
     @app.agent(raw_topic(app, names.decisions), name="route-decisions", concurrency=1)
     async def route_decisions(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            await router.on_decision_event(event)
+            async with router.lock:
+                await router.on_decision_event(event)
             metrics.processing.labels("decision").observe(time.perf_counter() - started)
+
+    @app.timer(interval=settings.park_sweep_interval_s, name="expire-held-decisions")
+    async def expire_held_decisions() -> None:
+        if not tables_ready(app):
+            return
+        async with router.lock:
+            await router.expire_parked(owned_partitions(app, names.decisions))
 
     return app

@@ -463,3 +463,62 @@ def on_decision(
     latency = decision.decided_at - state.first_received_at if previous is None else None
     return DecisionRouted(DecisionStatus.NOTIFY, new_state, sent, who.unknown, latency)
 
+
+
+# Decisions that arrive before their case -----------------------------------------------
+
+
+class ParkedDecision(BaseModel):
+    """A decision held until its assembled case arrives, with where it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value_hex: str  # the original bytes, for applying later or for the dead letter
+    topic: str
+    partition: int
+    offset: int
+    parked_at: UtcDatetime
+
+    @property
+    def value(self) -> bytes:
+        return bytes.fromhex(self.value_hex)
+
+
+class ParkedDecisions(BaseModel):
+    """Every decision parked for one case_id (internal state, a table value)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    partition: int  # the case's input partition, where its changelog records go
+    decisions: tuple[ParkedDecision, ...] = ()
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ParkedDecisions:
+        return cls.model_validate_json(data)
+
+
+def park(parked: ParkedDecisions | None, decision: ParkedDecision) -> ParkedDecisions:
+    """Hold a decision for a case not seen yet. A redelivery (same offset) is held once.
+
+    Topics are consumed side by side, so a decision can overtake the assembled case it
+    follows; it is applied when the case arrives, and dead-lettered only if it never does.
+    """
+    if parked is None:
+        return ParkedDecisions(partition=decision.partition, decisions=(decision,))
+    if any(d.offset == decision.offset and d.topic == decision.topic for d in parked.decisions):
+        return parked
+    return parked.model_copy(update={"decisions": (*parked.decisions, decision)})
+
+
+def expire(
+    parked: ParkedDecisions, now: datetime, grace: timedelta
+) -> tuple[tuple[ParkedDecision, ...], ParkedDecisions | None]:
+    """Split into decisions parked longer than the grace (to dead-letter) and the rest."""
+    expired = tuple(d for d in parked.decisions if now - d.parked_at >= grace)
+    kept = tuple(d for d in parked.decisions if now - d.parked_at < grace)
+    if not expired:
+        return (), parked
+    return expired, (parked.model_copy(update={"decisions": kept}) if kept else None)

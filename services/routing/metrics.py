@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from mash_common.metrics import PROCESSING_BUCKETS
 
@@ -51,6 +51,11 @@ class RoutingMetrics:
             "mash_routing_unroutable_recipients_total",
             # Unlabelled: the ids come from input, so a label could grow without bound.
             "Recipients named by a case but absent from hub.yaml, so not notified",
+            registry=registry,
+        )
+        self.parked = Gauge(
+            "mash_routing_held_decisions",
+            "Cases with a decision held because it arrived before the assembled case",
             registry=registry,
         )
         self.processing = Histogram(

@@ -26,3 +26,8 @@ class RoutingSettings(BaseSettings):
     # Faust's own web server; None keeps it off (we serve metrics ourselves).
     web_port: int | None = None
     log_level: str = "INFO"
+    # A decision can overtake its assembled case (the two topics are read side by side). It
+    # is held this long for the case to arrive, then dead-lettered as UNKNOWN_CASE.
+    unknown_case_grace_s: float = Field(default=300.0, gt=0)
+    # How often held decisions are checked for expiry.
+    park_sweep_interval_s: float = Field(default=1.0, gt=0)

@@ -55,6 +55,9 @@ def routing_process(settings: KafkaSettings, tmp_path: Path, name: str) -> Servi
             "MASH_ROUTING_METRICS_PORT": "0",
             # Its own data dir: a restarted worker's state can only come from the changelog.
             "MASH_ROUTING_DATADIR": str(tmp_path / f"{name}-data"),
+            # A decision for a case never assembled is held this long, then dead-lettered.
+            "MASH_ROUTING_UNKNOWN_CASE_GRACE_S": "3",
+            "MASH_ROUTING_PARK_SWEEP_INTERVAL_S": "0.2",
         },
         log_dir=tmp_path,
     )
@@ -232,3 +235,28 @@ def test_state_survives_a_restart_so_redelivery_after_it_sends_nothing_new(
     sent = [n.notification_id for _, n in outcomes(got, prefix)]
     # Two INFORMATION_GATHERED, revision 1 and revision 2 to three recipients; none twice.
     assert len(sent) == len(set(sent)) == 2 + 3 + 3
+
+
+def test_decision_that_overtakes_its_case_is_held_and_applied(
+    provisioned: KafkaSettings, routing_worker: ServiceProcess
+) -> None:
+    """The hub's decision is on mash.decisions before the case reaches routing: nobody may
+    miss the outcome for that, and nothing is dead-lettered."""
+    names = provisioned.topics
+    case = assembled(1, {"police": ResponseStatus.FOUND})
+    first = decision(1, DecisionOutcome.EARLY_HELP)
+    produce_records(provisioned, names.decisions, [(CASE, first)])
+    routing_worker.wait_for_log(r"no assembled case yet; decision held", timeout_s=30)
+    produce_records(provisioned, names.assembled, [(CASE, case)])
+    topics = [names.outcomes(r) for r in ("school-portal", "public-portal", "police")]
+
+    def decisions_told(ms: list[Received]) -> int:
+        return sum(1 for m in ms if m.topic in topics and m.value
+                   and serde.decode(m.value, OutcomeNotification).kind is DECISION)
+
+    with TopicReader(provisioned, [*topics, names.deadletter]) as reader:
+        reader.poll_until(lambda ms: decisions_told(ms) >= 3, timeout_s=60)
+        got = reader.drain(quiet_s=4.0)  # longer than the grace: no late dead letter either
+    told = {(r, n.kind) for r, n in outcomes(got, provisioned.topic_prefix)}
+    assert {("school-portal", DECISION), ("public-portal", DECISION), ("police", DECISION)} <= told
+    assert not [m for m in got if m.topic == names.deadletter]

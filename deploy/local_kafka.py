@@ -45,7 +45,8 @@ DEFAULT_PORT = 9092
 DEFAULT_HOME = PROJECT_ROOT / "var" / "kafka"
 HOST = "127.0.0.1"
 MIN_JAVA = 17
-HEAP_OPTS = ["-Xmx512m", "-Xms256m"]
+# Test suites create thousands of partitions; 512 MB ran out of heap at about 17,000.
+HEAP_OPTS = ["-Xmx2g", "-Xms512m"]
 STARTED_MARKER = "Kafka Server started"
 STOP_GRACE_SECONDS = 30.0
 

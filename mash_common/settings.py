@@ -39,9 +39,6 @@ class KafkaSettings(BaseSettings):
         config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
-            # Faust (aiokafka) and Java clients place keys with murmur2; librdkafka's default
-            # (CRC32) would put a case's records on other partitions than its state.
-            "partitioner": "murmur2_random",
         }
         if self.sasl_mechanism:
             config["sasl.mechanism"] = self.sasl_mechanism
@@ -51,3 +48,13 @@ class KafkaSettings(BaseSettings):
             )
         config.update(extra)
         return config
+
+    def producer_config(self, **extra: Any) -> dict[str, Any]:
+        """librdkafka configuration for a producer that agrees with faust on partitions."""
+        return self.confluent_config(**{
+            # Faust (aiokafka) and Java clients place keys with murmur2; librdkafka's default
+            # (CRC32) would put a case's records on other partitions than its state.
+            "partitioner": "murmur2_random",
+            "enable.idempotence": True,
+            **extra,
+        })

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 def _feed_and_watch(kafka: KafkaSettings, observer: Observer, args: argparse.Namespace,
                     run_tag: str) -> RunResult:
     serde = AvroSerde()
-    producer = Producer(kafka.confluent_config(**{"enable.idempotence": True}))
+    producer = Producer(kafka.producer_config())
     items: list[SyntheticReferral] = list(referral_stream(args.referrals, seed=args.seed, run_tag=run_tag))
     expected: dict[str, bool] = {}
     interval = 1.0 / args.rate

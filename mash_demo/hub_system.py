@@ -78,7 +78,7 @@ class HubSystem:
             "group.id": f"{self.kafka.topic_prefix}demo-hub-system",
             "auto.offset.reset": "earliest",
         }))
-        producer = Producer(self.kafka.confluent_config(**{"enable.idempotence": True}))
+        producer = Producer(self.kafka.producer_config())
         consumer.subscribe([self.kafka.topics.assembled])
         pending: list[tuple[float, Decision]] = []
         try:

@@ -202,7 +202,7 @@ class DeadLetterTool:
                     + (", forced" if previous else "")),
         )
         encoded = self.serde.encode(event)
-        producer = Producer(self.kafka.confluent_config(**{
+        producer = Producer(self.kafka.producer_config(**{
             "transactional.id": f"{self.kafka.topic_prefix}mash-ops-deadletter-replay",
             "enable.idempotence": True,
         }))
@@ -239,7 +239,7 @@ class DeadLetterTool:
                     raise BrokerUnavailableError(f"cannot create the replay log: {exc.args[0]}") from None
 
     def _produce_plain(self, topic: str, key: str, value: bytes) -> None:
-        producer = Producer(self.kafka.confluent_config(**{"enable.idempotence": True}))
+        producer = Producer(self.kafka.producer_config())
         errors: list[str] = []
         producer.produce(topic, key=key.encode(), value=value,
                          on_delivery=lambda err, _msg: errors.append(str(err)) if err else None)

@@ -138,7 +138,7 @@ class Adapter:
             "queued.max.messages.kbytes": 2048,
             "topic.metadata.refresh.interval.ms": 5000,
         }))
-        self._producer = Producer(s.kafka.confluent_config(**{
+        self._producer = Producer(s.kafka.producer_config(**{
             "enable.idempotence": True, "acks": "all", "linger.ms": 0,
         }))
         if s.health_port:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from mash_common.hubconfig import HubConfig, load_hub_config
 from mash_common.provision import provision
@@ -70,8 +73,23 @@ def topic_prefix() -> str:
 
 
 @pytest.fixture
-def kafka_settings(kafka_bootstrap: str, topic_prefix: str) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
+def kafka_settings(kafka_bootstrap: str, topic_prefix: str) -> Iterator[KafkaSettings]:
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
+    yield settings
+    _delete_topics_with_prefix(settings)
+
+
+def _delete_topics_with_prefix(settings: KafkaSettings) -> None:
+    """Drop the test's topics (its own and its workers' internal ones) so a long-lived broker
+    does not accumulate thousands of partitions across runs."""
+    admin = AdminClient(settings.confluent_config())
+    try:
+        names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=30).values():
+                future.result(30)
+    except KafkaException as exc:  # cleanup only: the test's verdict stands either way
+        warnings.warn(f"could not delete topics of {settings.topic_prefix}: {exc}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")

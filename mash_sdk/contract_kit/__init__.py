@@ -209,7 +209,7 @@ class ContractKit:
 
     def run(self) -> Report:
         report = Report(self.options.agency)
-        producer = Producer(self.kafka.confluent_config(**{"enable.idempotence": True}))
+        producer = Producer(self.kafka.producer_config())
         watcher = _Watcher(self.kafka, self.serde)
         try:
             self._simple_checks(report, producer, watcher)

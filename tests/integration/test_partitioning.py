@@ -46,7 +46,7 @@ def test_confluent_clients_partition_like_faust(kafka_settings: KafkaSettings) -
         assert err is None
         from_confluent[msg.key().decode()] = msg.partition()  # type: ignore[attr-defined]
 
-    producer = Producer(kafka_settings.confluent_config())
+    producer = Producer(kafka_settings.producer_config())
     for key in KEYS:
         producer.produce(topic, key=key.encode(), value=b"x", on_delivery=record)
     assert producer.flush(30) == 0

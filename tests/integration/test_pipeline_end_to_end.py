@@ -62,7 +62,7 @@ def test_referrals_flow_to_outcomes_and_metrics_match(
         hub = HubSystem(kafka).start()
         observer = Observer(kafka).start()
         serde = AvroSerde()
-        producer = Producer(kafka.confluent_config())
+        producer = Producer(kafka.producer_config())
         producer.produce(kafka.topics.referrals, key=b"junk", value=b"\x00not avro")
         for item in items:
             assert item.referral is not None

@@ -28,7 +28,7 @@ class Received:
 
 
 def produce(settings: KafkaSettings, topic: str, items: list[tuple[bytes | str | None, bytes]]) -> None:
-    producer = Producer(settings.confluent_config(**{"enable.idempotence": True}))
+    producer = Producer(settings.producer_config())
     for key, value in items:
         producer.produce(topic, key=key, value=value)
     remaining = producer.flush(30)

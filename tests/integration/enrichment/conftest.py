@@ -39,10 +39,9 @@ class Hub:
     def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
         self.names = settings.topics
-        # murmur2: the partitioner of Java clients, aiokafka and faust, so a case's triaged
-        # records, responses and table changelog share a partition number.
-        self._producer = Producer(settings.confluent_config(
-            **{"enable.idempotence": True, "partitioner": "murmur2_random"}))
+        # producer_config uses murmur2, as faust does, so a case's triaged records,
+        # responses and table changelog share a partition number.
+        self._producer = Producer(settings.producer_config())
 
     def send(self, topic: str, key: str, value: Contract | bytes) -> None:
         data = value if isinstance(value, bytes) else SERDE.encode(value)

@@ -19,7 +19,7 @@ def create_topic(settings: KafkaSettings, name: str, partitions: int = 1) -> Non
 def produce_at(settings: KafkaSettings, topic: str, timestamps_ms: list[int],
                partition: int = 0) -> None:
     """One message per timestamp, in order, with that CreateTime."""
-    producer = Producer(settings.confluent_config(**{"enable.idempotence": True}))
+    producer = Producer(settings.producer_config())
     for i, ts in enumerate(timestamps_ms):
         producer.produce(topic, key=f"k{i}", value=f"v{i}".encode(), partition=partition,
                          timestamp=ts)

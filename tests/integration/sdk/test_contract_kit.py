@@ -185,10 +185,10 @@ def broken_adapter(kafka: KafkaSettings, agency: str,
     stop = threading.Event()
     serde = AvroSerde()
     consumer = Consumer(kafka.confluent_config(**{
-        "group.id": f"broken-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "latest",
+        "group.id": f"broken-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 50}))
     consumer.subscribe([kafka.topics.requests(agency, r) for r in Rag])
-    producer = Producer(kafka.confluent_config())
+    producer = Producer(kafka.producer_config())
     while not consumer.assignment():
         consumer.poll(0.1)
 

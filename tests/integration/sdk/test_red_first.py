@@ -40,7 +40,7 @@ def test_red_overtakes_green_backlog(provisioned: KafkaSettings, start_adapter: 
     start_adapter("police", handle)
     assert first_green.wait(30)
     red = make_request("police", Rag.RED, case_id="case-red")
-    producer = Producer(provisioned.confluent_config())
+    producer = Producer(provisioned.producer_config())
     producer.list_topics(timeout=10)  # connect first: time the red request, not the client
     producer.produce(topics.requests("police", Rag.RED), key=red.case_id, value=serde.encode(red))
     assert producer.flush(10) == 0

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
+from contextlib import suppress
 
 import faust
 from faust.types import EventT, StreamT, TableT
@@ -24,6 +26,7 @@ from mash_common.contracts import (
     AuditAction,
     Completeness,
     InformationResponse,
+    Rag,
     TriagedReferral,
     utcnow,
 )
@@ -191,17 +194,27 @@ class Enrichment:
             return
         owned = self.owned_partitions()
         now = utcnow()
-        open_cases = overdue = 0
+        open_by_rag: Counter[Rag] = Counter()
+        next_due: dict[Rag, float] = {}
+        overdue = 0
         due: list[str] = []
         for state in self.store.states():
             if state.partition not in owned:
                 continue
             if state.next_wakeup(self.rules.chase_points) is not None:
-                open_cases += 1
+                open_by_rag[state.rag] += 1
                 overdue += now >= state.due_at
+                left = (state.due_at - now).total_seconds()
+                next_due[state.rag] = min(next_due.get(state.rag, left), left)
             if is_due(state, now, self.rules):
                 due.append(state.case_id)
-        self.metrics.open_cases.set(open_cases)
+        for rag in Rag:
+            self.metrics.open_cases.labels(rag.value).set(open_by_rag[rag])
+            if rag in next_due:
+                self.metrics.next_due.labels(rag.value).set(next_due[rag])
+            else:
+                with suppress(KeyError):  # absent already
+                    self.metrics.next_due.remove(rag.value)
         self.metrics.overdue_cases.set(overdue)
         for case_id in due:
             async with self.lock:

@@ -36,7 +36,12 @@ class EnrichmentMetrics:
             ["agency"], registry=registry)
         self.open_cases = Gauge(
             "mash_enrichment_open_cases", "Cases gathering on this worker's partitions",
-            registry=registry)
+            ["rag"], registry=registry)
+        self.next_due = Gauge(
+            "mash_enrichment_next_due_seconds",
+            "Seconds until the soonest deadline of an open case of this RAG on this worker "
+            "(negative when overdue; absent when there is none)",
+            ["rag"], registry=registry)
         self.overdue_cases = Gauge(
             "mash_enrichment_overdue_cases", "Gathering cases past their due time, not yet fired",
             registry=registry)

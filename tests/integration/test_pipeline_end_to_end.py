@@ -71,6 +71,19 @@ def test_referrals_flow_to_outcomes_and_metrics_match(
                              value=serde.encode(item.referral))
         assert producer.flush(30) == 0
 
+        # While Red and Amber cases wait for silent probation, the gauges operations watch
+        # show them, with time left no longer than their timescales.
+        enrichment_url = f"http://127.0.0.1:{ports['enrichment']}/metrics"
+
+        def waiting_cases_shown() -> list[str]:
+            got = scrape(enrichment_url)
+            shown = [(s.labels["rag"], s.value) for s in got.find("mash_enrichment_next_due_seconds")]
+            if got.total("mash_enrichment_open_cases") < 1 or not shown:
+                return ["no open case shown yet"]
+            return [f"{rag} due in {left:.1f}s" for rag, left in shown if not left <= 8]
+
+        assert _settle(waiting_cases_shown, timeout_s=30) == []
+
         outstanding = _settle(lambda: observer.outstanding(expected), timeout_s=120)
         assert outstanding == [], f"not through: {outstanding}"
 
@@ -104,6 +117,9 @@ def test_referrals_flow_to_outcomes_and_metrics_match(
             return [f"{k}: metrics {m:g} vs Kafka {k_:g}" for k, (m, k_) in pairs.items() if m != k_]
 
         assert _settle(differences, timeout_s=30) == []
+        drained = scrape(enrichment_url)
+        assert drained.total("mash_enrichment_open_cases") == 0
+        assert drained.find("mash_enrichment_next_due_seconds") == []
     finally:
         for part in (observer, hub, agencies):
             if part is not None:

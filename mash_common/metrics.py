@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -19,10 +20,17 @@ DEADLINE_BUCKETS = (
 )
 
 
-def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> Any:
+def metrics_host() -> str:
+    """Where /metrics listens: loopback unless MASH_METRICS_HOST says otherwise (a container
+    behind a Prometheus in another container needs 0.0.0.0). Read when called, in main()."""
+    return os.environ.get("MASH_METRICS_HOST", "127.0.0.1")
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, host: str | None = None) -> Any:
     """Start the /metrics endpoint in a daemon thread; port 0 disables it."""
     if port == 0:
         return None
+    host = host or metrics_host()
     server = start_http_server(port, addr=host, registry=registry)
     logger.info("metrics on http://%s:%d/metrics", host, port)
     return server

@@ -23,7 +23,7 @@ class OpsSettings(BaseSettings):
     # A consumer whose committed offset has not moved for this long while messages wait is stalled.
     stall_after_s: float = 300.0
     metrics_port: int = 9108
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str | None = None  # None: MASH_METRICS_HOST, else loopback
     request_timeout_s: float = 10.0
 
     @property

@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mash_common.hubconfig import EndpointId
+from mash_common.metrics import metrics_host
 from mash_common.settings import KafkaSettings
 
 
@@ -24,7 +25,7 @@ class AdapterSettings(BaseSettings):
     health_port: int = Field(
         default=0, ge=0, description="HTTP port for /healthz and /metrics; 0 disables (9110+)"
     )
-    health_host: str = "127.0.0.1"
+    health_host: str = Field(default_factory=metrics_host)
     health_max_poll_age_s: float = Field(
         default=60.0, gt=0, description="/healthz fails if the loop has not polled for this long"
     )

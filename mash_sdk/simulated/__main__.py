@@ -16,6 +16,7 @@ from mash_common.configfile import load_yaml_model
 from mash_common.errors import MashError
 from mash_common.hubconfig import load_hub_config
 from mash_common.logs import configure_logging
+from mash_common.metrics import metrics_host
 from mash_common.settings import KafkaSettings
 from mash_sdk.cli import run_until_signalled
 from mash_sdk.health import HealthServer
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = None
     if args.health_port:
-        server = HealthServer(registry, port=args.health_port)
+        server = HealthServer(registry, host=metrics_host(), port=args.health_port)
         for adapter in sim.adapters:
             server.add_check(adapter.health)
         server.start()

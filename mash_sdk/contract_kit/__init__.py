@@ -50,6 +50,11 @@ logger = logging.getLogger(__name__)
 GARBAGE = b"\x00not an InformationRequest\xff\xfe"
 
 
+ALL_CHECKS: tuple[str, ...] = (
+    "answers", "not-known", "declines", "found", "malformed", "red-first",
+)
+
+
 @dataclass(frozen=True)
 class KitOptions:
     agency: str
@@ -58,7 +63,7 @@ class KitOptions:
     known_nhs: str | None = None
     timeout_s: float = 30.0
     backlog: int = 300
-    checks: tuple[str, ...] = ("answers", "not-known", "declines", "found", "malformed", "red-first")
+    checks: tuple[str, ...] = ALL_CHECKS
 
 
 @dataclass

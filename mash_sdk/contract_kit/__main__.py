@@ -11,9 +11,7 @@ import sys
 
 from mash_common.logs import configure_logging
 from mash_common.settings import KafkaSettings
-from mash_sdk.contract_kit import KitOptions, run_contract_kit
-
-ALL_CHECKS = KitOptions.__dataclass_fields__["checks"].default
+from mash_sdk.contract_kit import ALL_CHECKS, KitOptions, run_contract_kit
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,9 @@ from mash_common.contracts import AgencyRecord, SubjectIdentifiers
 from mash_common.hubconfig import EndpointId
 from mash_sdk.errors import SdkError
 
+# FieldMap has a field called "date", which would shadow the type inside that class.
+CalendarDate = date
+
 # What a request may be searched by: the subject identifiers the hub sends, nothing else.
 SUBJECT_FIELDS: frozenset[str] = frozenset(SubjectIdentifiers.model_fields)
 
@@ -58,7 +61,7 @@ class FieldMap(_Model):
             risk_flag=_truthy(get(self.risk_flag)) if self.risk_flag else False,
         )
 
-    def _date(self, category: str, value: Any) -> date | None:
+    def _date(self, category: str, value: Any) -> CalendarDate | None:
         if value is None or value == "":
             return None
         if isinstance(value, datetime):

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field
@@ -168,14 +168,14 @@ def build_agencies(
     population_size: int = 500,
     registry: CollectorRegistry | None = None,
     responder_names: dict[str, str] | None = None,
-    **adapter_overrides: object,
+    **adapter_overrides: Any,
 ) -> SimulatedAgencies:
     """Adapters for the given agencies, not started. One metrics registry for them all."""
     chosen = PROFILES[profile] if isinstance(profile, str) else profile
     metrics = AdapterMetrics(registry or CollectorRegistry())
     adapters = []
     for agency in agencies:
-        settings = AdapterSettings(  # type: ignore[call-arg]  # pydantic-settings kwargs
+        settings = AdapterSettings(
             agency=agency, kafka=kafka,
             responder_name=(responder_names or {}).get(agency, f"Simulated {agency}"),
             responder_role="Simulated agency (synthetic data)",

@@ -63,8 +63,9 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-run: setup kafka-start
-	$(VPY) -m mash_demo
+# The demo starts the local broker itself when none answers, and stops what it started.
+run: setup
+	$(VPY) -m mash_demo $(ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

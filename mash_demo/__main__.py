@@ -70,7 +70,7 @@ def _counts_table(s: Snapshot, sent: int, total: int) -> Table:
     t.add_column(style="bold")
     t.add_column()
     t.add_row("referrals sent", f"{sent}/{total}")
-    t.add_row("cases opened", f"{s.cases}  (RED {s.rag['RED']}, AMBER {s.rag['AMBER']}, GREEN {s.rag['GREEN']})")
+    t.add_row("cases", f"{s.cases}  (now RED {s.rag['RED']}, AMBER {s.rag['AMBER']}, GREEN {s.rag['GREEN']})")
     t.add_row("requests to agencies", f"{s.counts['requests_first']} first, {s.counts['chases']} chases  "
               + " ".join(f"{a}:{n}" for a, n in sorted(s.requests_by_agency.items())))
     t.add_row("agency responses", " ".join(f"{k}:{v}" for k, v in sorted(s.responses_by_status.items())) or "-")
@@ -91,6 +91,11 @@ def _view(observer: Observer, sent: int, total: int) -> Panel:
 def run(args: argparse.Namespace) -> int:
     run_tag = datetime.now().strftime("demo%Y%m%d%H%M%S")
     run_dir = ROOT / "var" / "demo" / run_tag
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # The console is for the live view; this process's own log (the simulated agencies'
+    # deliberate failures among it) goes beside the services' logs.
+    logging.basicConfig(level=logging.INFO, filename=run_dir / "demo.log",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     say(f"[bold]mash-hub demo[/bold]  run {run_tag}  (logs: {run_dir})")
     say("[1/6] Kafka")
     broker = Broker.ensure(say)
@@ -223,7 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds")
     parser.add_argument("--plain", action="store_true", help="progress lines instead of the live view")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)
     return run(args)
 

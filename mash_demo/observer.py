@@ -76,7 +76,6 @@ class Observer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.counts: Counter[str] = Counter()
-        self.rag: Counter[str] = Counter()
         self.requests_by_agency: Counter[str] = Counter()
         self.responses_by_status: Counter[str] = Counter()
         self.outcomes_by_kind: Counter[str] = Counter()
@@ -159,7 +158,6 @@ class Observer:
         case = self.cases.get(case_id)
         if case is None:
             case = self.cases[case_id] = CaseView(case_id, rag, opened_at, due_at)
-            self.rag[rag.value] += 1
             self.recent.append(f"case {case_id} opened {rag.value}")
         return case
 
@@ -169,6 +167,7 @@ class Observer:
         case = self._case(t.case_id, t.rag, t.opened_at, t.due_at)
         if known and t.linked_case is not None:
             self.recent.append(f"referral linked to {t.case_id} ({t.rag.value})")
+            case.rag, case.due_at = t.rag, t.due_at
         case.referral_ids.add(t.referral.referral_id)
 
     def _on_assembled(self, a: AssembledCase) -> None:
@@ -223,7 +222,7 @@ class Observer:
         with self._lock:
             assembled = [c for c in self.cases.values() if c.completeness is not None]
             return Snapshot(
-                counts=Counter(self.counts), rag=Counter(self.rag),
+                counts=Counter(self.counts), rag=Counter(c.rag.value for c in self.cases.values()),
                 requests_by_agency=Counter(self.requests_by_agency),
                 responses_by_status=Counter(self.responses_by_status),
                 outcomes_by_kind=Counter(self.outcomes_by_kind),

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
 from mash_common.hubconfig import load_hub_config
 from mash_common.provision import ProvisionReport, provision
 from mash_common.settings import KafkaSettings
@@ -32,6 +35,14 @@ def _local_kafka() -> ModuleType:
     return module
 
 
+def _answers(bootstrap: str) -> bool:
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3)
+    except KafkaException:
+        return False
+    return True
+
+
 @dataclass
 class Broker:
     """The broker the pipeline uses: KAFKA_BOOTSTRAP_SERVERS if set, else the local one."""
@@ -41,15 +52,15 @@ class Broker:
 
     @classmethod
     def ensure(cls, say: Callable[[str], None]) -> Broker:
-        external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         local_kafka = _local_kafka()
-        if external and not local_kafka.is_running():
-            say(f"Using the Kafka broker at {external}")
-            return cls(external, started_here=False)
         if local_kafka.is_running():
             status = local_kafka.status()
             say(f"Kafka already running on {status.bootstrap}")
             return cls(status.bootstrap, started_here=False)
+        external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if external and _answers(external):
+            say(f"Using the Kafka broker at {external}")
+            return cls(external, started_here=False)
         bootstrap = local_kafka.start(progress=say)
         return cls(bootstrap, started_here=True)
 

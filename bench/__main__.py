@@ -1,0 +1,113 @@
+"""`python -m bench [b1 b2 b3 memory profile] [--quick]`: runs the benchmarks on the local
+broker and writes bench/results/<timestamp>/report.md and report.json.
+
+Benchmarks print figures; they do not pass or fail. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from datetime import datetime
+from types import FrameType
+
+from rich.console import Console
+
+from bench import deadlines, latency, memory, profiling, report, throughput
+from bench.harness import results_root
+from bench.machine import describe
+from bench.session import Ctx, Session
+from mash_demo.pipeline import Broker
+from mash_demo.processes import ROOT
+from mash_sdk.simulated.agency import PROFILES
+
+ALL = ("b1", "b2", "b3", "memory", "profile")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _loadavg(ctx: Ctx, label: str) -> None:
+    ctx.results.setdefault("load", []).append({"at": label, "loadavg": [round(x, 2) for x in os.getloadavg()],
+                                               "time": datetime.now().isoformat(timespec="seconds")})
+
+
+def run(ctx: Ctx, chosen: list[str]) -> None:
+    r = ctx.results
+    if {"b1", "b2", "profile"} & set(chosen):
+        # One pipeline for throughput, profile and latency: B2's rates come from B1's.
+        _loadavg(ctx, "B1/B2 start")
+        with Session(ctx, "t", due_s=(600.0, 600.0, 600.0), profile=PROFILES["instant"],
+                     people=120_000) as session:
+            r["b1"] = throughput.run(ctx, session) if "b1" in chosen else throughput.calibrate(ctx, session)
+            _loadavg(ctx, "B1 end")
+            if "profile" in chosen:
+                r["profile"] = profiling.run(ctx, session)
+            if "b2" in chosen:
+                r["b2"] = latency.run(ctx, session, r["b1"]["referrals_per_s"])
+                _loadavg(ctx, "B2 end")
+    if "b3" in chosen:
+        rate = r.get("b1", {}).get("referrals_per_s")
+        r["b3"] = deadlines.run(ctx, rate)
+        _loadavg(ctx, "B3 end")
+    if "memory" in chosen:
+        r["memory"] = memory.run(ctx)
+        _loadavg(ctx, "memory end")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("benchmarks", nargs="*", metavar="BENCHMARK",
+                        help=f"any of {', '.join(ALL)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a few minutes")
+    parser.add_argument("--latest", action="store_true",
+                        help="also copy the report to bench/results/latest/")
+    args = parser.parse_args(argv)
+    chosen = list(args.benchmarks) or list(ALL)
+    if unknown := set(chosen) - set(ALL):
+        parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; choose from {', '.join(ALL)}")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)
+    console = Console(highlight=False)
+    stamp = datetime.now().strftime("%Y%m%d%H%M%S")
+    out_dir = results_root() / stamp
+    ctx = Ctx(bootstrap="", run_dir=ROOT / "var" / "bench" / stamp, stamp=stamp, quick=args.quick,
+              console=console)
+    ctx.say(f"[bold]mash-hub benchmarks[/bold] {' '.join(chosen)}{' (quick)' if args.quick else ''}  "
+            f"run {stamp}  (logs: {ctx.run_dir})")
+    broker = Broker.ensure(ctx.say)
+    ctx.bootstrap = broker.bootstrap
+    ctx.results.update({"run": stamp, "quick": args.quick, "benchmarks": chosen, "machine": describe()})
+    started = time.monotonic()
+    status = 0
+    try:
+        run(ctx, chosen)
+    except KeyboardInterrupt:
+        ctx.say("[red]interrupted: writing what was measured[/red]")
+        status = 130
+    finally:
+        ctx.results["duration_s"] = round(time.monotonic() - started, 1)
+        _loadavg(ctx, "end")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.json").write_text(json.dumps(ctx.results, indent=2, default=str) + "\n")
+        (out_dir / "report.md").write_text(report.markdown(ctx.results))
+        ctx.say(f"report: {out_dir / 'report.md'}")
+        if args.latest:
+            latest = results_root() / "latest"
+            latest.mkdir(parents=True, exist_ok=True)
+            for name in ("report.md", "report.json"):
+                shutil.copy(out_dir / name, latest / name)
+            ctx.say(f"copied to {latest}")
+        broker.stop(ctx.say)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""B1: throughput at saturation, against a plain confluent-kafka produce+consume loop.
+
+A backlog of referrals (each about a different child, agencies answering at once) is
+produced as fast as the client takes it while the workers run; the rate is referrals over
+the time from the first send to the Kafka timestamp of the last referrer's DECISION outcome.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from bench.harness import (
+    DECISION,
+    GATHERED,
+    HUB_DECISION_DELAY_S,
+    consumer_config,
+    end_offsets,
+    mean_record_size,
+    send_burst,
+)
+from bench.session import Ctx, Session
+from mash_common.settings import KafkaSettings
+
+TARGET_RATE = 1000.0
+TARGET_BASELINE_SHARE = 0.10
+
+
+def measure(ctx: Ctx, session: Session, n: int) -> dict[str, Any]:
+    kafka = session.kafka
+    tracker = session.tracker
+    warm = session.referrals("w", 30)
+    send_burst(kafka, warm, kafka.topics.referrals)
+    tracker.wait_done([p.referral_id for p in warm], GATHERED, 120)
+    items = session.referrals("b1", n)
+    ids = [p.referral_id for p in items]
+    procs = session.processes()
+    off0 = end_offsets(kafka)
+    cpu0 = procs.cpu_s()
+    mono0 = time.monotonic()
+    with ctx.bar("B1 referrals through (gathered)", n) as show:
+        t0 = send_burst(kafka, items, kafka.topics.referrals)
+        done = tracker.wait_done(ids, GATHERED, 60 + n / 5, show)
+    wall = time.monotonic() - mono0
+    cpu1 = procs.cpu_s()
+    off1 = end_offsets(kafka)
+    # Decisions follow the hub's fixed delay; give them a moment, outside the CPU window.
+    tracker.wait_done(ids, DECISION, HUB_DECISION_DELAY_S + 10)
+    gathered_ts = list(tracker.times(ids, GATHERED).values())
+    decided_ts = list(tracker.times(ids, DECISION).values())
+    with tracker.lock:
+        assembled_ts = [tracker.assembled_ts[r] for r in ids if r in tracker.assembled_ts]
+    elapsed = max(gathered_ts) - t0 if gathered_ts else float("nan")
+    produced = {t: off1.get(t, 0) - off0.get(t, 0) for t in off1}
+    design = {t: c for t, c in produced.items() if t.startswith(f"{kafka.topic_prefix}mash.")}
+    internal = {t: c for t, c in produced.items() if t not in design}
+    msgs = sum(produced.values())
+    cpu = {name: (cpu1[name] - cpu0[name]) for name in cpu0}
+    by_topic: dict[str, int] = {}
+    for t, c in design.items():
+        short = t.removeprefix(kafka.topic_prefix)
+        group = ("mash.requests.*" if short.startswith("mash.requests.")
+                 else "mash.outcomes.*" if short.startswith("mash.outcomes.") else short)
+        by_topic[group] = by_topic.get(group, 0) + c
+    return {
+        "referrals": n,
+        "gathered": done,
+        "decided": len(decided_ts),
+        "decisions_deadlettered": off1.get(kafka.topics.deadletter, 0) - off0.get(kafka.topics.deadletter, 0),
+        "elapsed_s": elapsed,
+        "last_assembled_s": (max(assembled_ts) - t0) if assembled_ts else None,
+        "last_decision_s": (max(decided_ts) - t0) if decided_ts else None,
+        "referrals_per_s": done / elapsed if elapsed else 0.0,
+        "messages": msgs,
+        "messages_design_topics": sum(design.values()),
+        "messages_internal_topics": sum(internal.values()),
+        "messages_per_referral": msgs / n,
+        "messages_by_topic": dict(sorted(by_topic.items())),
+        "kafka_messages_per_s": msgs / elapsed if elapsed else 0.0,
+        "cpu_ms_per_referral": {k: 1000 * v / n for k, v in cpu.items()},
+        "cpu_share_of_one_core": {k: v / wall for k, v in cpu.items()},
+        "measured_wall_s": wall,
+        "mean_record_bytes": mean_record_size(kafka, produced),
+    }
+
+
+# the baseline loop ---------------------------------------------------------------------------
+
+
+def _consume_count(bootstrap: str, topic: str, partitions: int, count: int, ready: Any, out: Any) -> None:
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    consumer = Consumer(consumer_config(kafka, **{"group.id": f"{topic}-c", "enable.auto.commit": False}))
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    consumer.poll(0.5)
+    ready.set()
+    seen = 0
+    first = None
+    while seen < count:
+        for msg in consumer.consume(1000, 1.0):
+            if not msg.error():
+                seen += 1
+                first = first or time.time()
+    out.put((first, time.time()))
+    consumer.close()
+
+
+def baseline(ctx: Ctx, count: int, size: int) -> dict[str, Any]:
+    """A plain confluent-kafka loop on the same broker: one process produces `count` messages
+    of `size` bytes (keyed, idempotent, linger 5 ms, like the bench's own producer) to a
+    6-partition topic, another consumes them. Rate = count / (first send -> last consumed)."""
+    kafka = KafkaSettings(bootstrap_servers=ctx.bootstrap)
+    topic = f"{ctx.tag('base')}.loop"
+    admin = AdminClient(kafka.confluent_config())
+    admin.create_topics([NewTopic(topic, 6, 1)])[topic].result(30)
+    mpctx = mp.get_context("spawn")
+    ready, out = mpctx.Event(), mpctx.Queue()
+    consumer = mpctx.Process(target=_consume_count, args=(ctx.bootstrap, topic, 6, count, ready, out),
+                             daemon=True)
+    consumer.start()
+    ready.wait(60)
+    producer = Producer(kafka.confluent_config(**{"enable.idempotence": True, "linger.ms": 5}))
+    value = bytes(size)
+    t0 = time.time()
+    with ctx.bar("baseline produce+consume", count) as show:
+        for i in range(count):
+            while True:
+                try:
+                    producer.produce(topic, key=f"k{i:08d}".encode(), value=value)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+            producer.poll(0)
+            if i % 5000 == 0:
+                show(i)
+        producer.flush(60)
+        produced_s = time.time() - t0
+        first, last = out.get(timeout=300)
+        show(count)
+    consumer.join(30)
+    admin.delete_topics([topic])
+    return {"messages": count, "message_bytes": size, "produce_s": produced_s,
+            "produce_per_s": count / produced_s, "elapsed_s": last - t0,
+            "messages_per_s": count / (last - t0)}
+
+
+def run(ctx: Ctx, session: Session) -> dict[str, Any]:
+    n = 300 if ctx.quick else 3000
+    ctx.say(f"[bold]B1[/bold] throughput: {n} referrals preloaded while the workers run (instant agencies)")
+    b1 = measure(ctx, session, n)
+    ctx.say(f"  {b1['referrals_per_s']:.1f} referrals/s, {b1['kafka_messages_per_s']:.0f} Kafka messages/s "
+            f"({b1['messages_per_referral']:.1f} per referral, mean {b1['mean_record_bytes']:.0f} B)")
+    size = max(64, round(b1["mean_record_bytes"]))
+    base = baseline(ctx, 50_000 if ctx.quick else 300_000, size)
+    ctx.say(f"  baseline loop: {base['messages_per_s']:.0f} messages/s of {size} B")
+    b1["baseline"] = base
+    b1["ratio_to_baseline_messages"] = b1["kafka_messages_per_s"] / base["messages_per_s"]
+    b1["targets"] = {
+        "referrals_per_s": TARGET_RATE, "met_rate": b1["referrals_per_s"] >= TARGET_RATE,
+        "baseline_share": TARGET_BASELINE_SHARE,
+        "met_baseline_share": b1["ratio_to_baseline_messages"] >= TARGET_BASELINE_SHARE,
+    }
+    return b1
+
+
+def calibrate(ctx: Ctx, session: Session) -> dict[str, Any]:
+    """B1's rate at a small size, when B2 runs without B1."""
+    n = 300
+    ctx.say(f"[bold]B1 (calibration only)[/bold]: {n} referrals to find the saturation rate")
+    return measure(ctx, session, n)

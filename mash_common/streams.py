@@ -7,11 +7,14 @@ themselves so that a message that cannot be read is dead-lettered, not crashed o
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
 from faust.types import EventT, TopicT
 
 from mash_common.contracts import AuditAction, AuditEvent, Contract, DeadLetter, utcnow
@@ -182,3 +185,53 @@ def tables_ready(app: faust.App) -> bool:
 def owned_partitions(app: faust.App, topic: str) -> set[int]:
     """Partitions of `topic` this worker actively owns (not standbys)."""
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+
+def internal_topics(app: faust.App) -> dict[str, tuple[int, dict[str, str]]]:
+    """The app's own topics (table changelogs, internal agent topics): name -> (partitions,
+    config), configured as faust would declare them."""
+    found: dict[str, tuple[int, dict[str, str]]] = {}
+    channels = [table.changelog_topic for table in app.tables.values()]
+    channels += [agent.channel for agent in app.agents.values()]
+    for channel in channels:
+        if not getattr(channel, "internal", False):
+            continue
+        config = {"cleanup.policy": "compact"} if channel.compacting else {}
+        partitions = channel.partitions or app.conf.topic_partitions
+        for name in channel.topics:
+            found[name] = (partitions, config)
+    return found
+
+
+def ensure_internal_topics(app: faust.App, kafka: KafkaSettings, timeout_s: float = 60.0) -> list[str]:
+    """Create the app's internal topics before its worker starts; wait until the broker lists
+    them. Returns the names created.
+
+    Left to faust, they are created while the worker starts, and on a busy broker the group
+    can be assigned before they appear in the client's metadata: faust's assignor then skips
+    them ("Ignoring missing topic") and nothing consumes them until a later rebalance, which
+    for intake's link topic means valid referrals silently wait for minutes.
+    """
+    wanted = internal_topics(app)
+    admin = AdminClient(kafka.confluent_config())
+    present = set(admin.list_topics(timeout=timeout_s).topics)
+    missing = [name for name in wanted if name not in present]
+    if missing:
+        futures = admin.create_topics([
+            NewTopic(name, num_partitions=wanted[name][0],
+                     replication_factor=kafka.replication_factor, config=wanted[name][1])
+            for name in missing
+        ], operation_timeout=timeout_s, request_timeout=timeout_s)
+        for future in futures.values():
+            try:
+                future.result(timeout_s)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+    deadline = time.monotonic() + timeout_s
+    while not set(wanted) <= set(admin.list_topics(timeout=timeout_s).topics):
+        if time.monotonic() > deadline:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "internal topics not listed"))
+        time.sleep(0.2)  # waiting for the broker's metadata to list the new topics
+    logger.info("internal topics ready: %d (%d created)", len(wanted), len(missing))
+    return missing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from mash_common.logs import configure_logging
+from mash_common.streams import ensure_internal_topics
 from services.enrichment.app import create_app
 from services.enrichment.settings import EnrichmentSettings
 
@@ -19,6 +20,7 @@ def main() -> None:
             sys.argv.append("--without-web")
         else:
             sys.argv += ["--web-port", str(settings.web_port)]
+    ensure_internal_topics(app, settings.kafka)
     app.main()
 
 

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from mash_common.errors import ConfigError
 from mash_common.logs import configure_logging
 from mash_common.metrics import serve_metrics
+from mash_common.streams import ensure_internal_topics
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 
@@ -24,6 +25,7 @@ def main() -> int:  # returns only on a configuration error
         return 2
     serve_metrics(registry, settings.metrics_port)
     sys.argv = worker_argv(sys.argv)  # faust's CLI (click) reads sys.argv
+    ensure_internal_topics(app, settings.kafka)
     app.main()
 
 

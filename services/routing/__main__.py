@@ -10,6 +10,7 @@ from mash_common.errors import ConfigError
 from mash_common.hubconfig import load_hub_config
 from mash_common.logs import configure_logging
 from mash_common.metrics import serve_metrics
+from mash_common.streams import ensure_internal_topics
 from services.routing.app import create_app
 from services.routing.metrics import RoutingMetrics
 from services.routing.policy import load_recipient_policy
@@ -41,6 +42,7 @@ def main() -> None:
                 sys.argv += ["--web-port", str(settings.web_port)]
         if not any(a in ("-l", "--loglevel") or a.startswith("--loglevel=") for a in args):
             sys.argv += ["--loglevel", settings.log_level.lower()]
+    ensure_internal_topics(app, settings.kafka)
     app.main()
 
 

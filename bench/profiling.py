@@ -52,7 +52,7 @@ def _category(frame: str) -> str:
     for needle, name in CATEGORIES:
         if needle in frame:
             return name
-    m = re.search(r"\((?:.*site-packages/)?([^/]+)", frame)
+    m = re.search(r"\((?:.*site-packages/)?([^/)]+)", frame)
     return f"other ({m.group(1)})" if m else "other"
 
 

@@ -5,6 +5,7 @@ Built in main() (or by tests with keyword arguments), never at import time.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -39,6 +40,9 @@ class KafkaSettings(BaseSettings):
         config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
+            # librdkafka's own lines go through Python logging, so the one place that
+            # configures logging decides where they land (not straight onto stderr).
+            "logger": logging.getLogger("librdkafka"),
         }
         if self.sasl_mechanism:
             config["sasl.mechanism"] = self.sasl_mechanism

@@ -10,6 +10,7 @@ Ctrl-C included.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import statistics
@@ -126,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         for part in (observer, hub, agencies):
             if part is not None:
                 part.stop()
+        # Let the clients go (and close their connections) before the broker does.
+        observer = hub = agencies = None
+        gc.collect()
         pipeline.stop()
         broker.stop(say)
 

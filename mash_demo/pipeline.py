@@ -37,7 +37,8 @@ def _local_kafka() -> ModuleType:
 
 def _answers(bootstrap: str) -> bool:
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3)
+        probe = {"bootstrap.servers": bootstrap, "logger": logging.getLogger("librdkafka")}
+        AdminClient(probe).list_topics(timeout=3)
     except KafkaException:
         return False
     return True

@@ -112,6 +112,10 @@ class SimulatedAgency:
         latency, silent, failing, declining = (b.latency.draw(rng), rng.random() < b.silence_rate,
                                                rng.random() < b.error_rate,
                                                rng.random() < b.decline_rate)
+        # Silence belongs to the request, not to one delivery of it: an agency that does not
+        # answer a request ignores its chases too, so deadlines and PARTIAL cases happen.
+        silent = random.Random(f"{self.seed}:{self.agency}:{request.request_id}:silence"
+                               ).random() < b.silence_rate
         if latency:
             self._sleep(latency)
         if silent:

@@ -27,6 +27,10 @@ class EnrichmentSettings(BaseSettings):
     sweep_interval_s: float = Field(default=0.25, gt=0, le=5)
     # A worker that dies holds its partitions this long before the group gives them away.
     session_timeout_s: float = Field(default=30.0, ge=6)
+    # Input is applied in batches of up to this many events, waiting at most batch_within_s
+    # for a batch to fill: one producer flush per batch instead of per event.
+    batch_max: int = Field(default=200, ge=1)
+    batch_within_s: float = Field(default=0.005, gt=0)
     metrics_port: int = 9102
     web_port: int | None = None
     datadir: Path = Path("var/enrichment")

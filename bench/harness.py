@@ -35,6 +35,7 @@ from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
 from mash_common.topics import PIPELINE_PARTITIONS
+from mash_demo.background import BackgroundLoop
 from mash_demo.hub_system import HubSystem
 from mash_demo.pipeline import Pipeline, PipelineOptions
 from mash_demo.processes import ROOT
@@ -334,12 +335,15 @@ class CaseRecord:
     v1_count: int = 0
 
 
-class Tracker:
+class Tracker(BackgroundLoop):
     """Reads the run's triaged, assembled and outcome topics from the beginning, in a thread,
     and keeps per referral and per case the Kafka timestamps (CreateTime: when the producing
     stage sent it) of what matters. Times are epoch seconds."""
 
+    thread_name = "bench-tracker"
+
     def __init__(self, kafka: KafkaSettings, *, triaged: bool = False) -> None:
+        super().__init__()
         self.kafka = kafka
         self.triaged = triaged
         self.lock = threading.Lock()
@@ -348,23 +352,11 @@ class Tracker:
         self.assembled_ts: dict[str, float] = {}  # referral_id -> ts of its case's v1
         self.cases: dict[str, CaseRecord] = {}
         self.decisions = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def expect(self, items: list[Prepared]) -> None:
         with self.lock:
             for p in items:
                 self.source_of[p.referral_id] = p.source_system
-
-    def start(self) -> Tracker:
-        self._thread = threading.Thread(target=self._run, name="bench-tracker", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
 
     def _run(self) -> None:
         t = self.kafka.topics
@@ -377,7 +369,7 @@ class Tracker:
         consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in tps])
         serde = AvroSerde()
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 for msg in consumer.consume(500, 0.2):
                     if msg.error() or msg.value() is None:
                         continue

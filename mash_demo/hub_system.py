@@ -7,9 +7,7 @@ outcome is a plain rule over RAG and risk flags, not a model of social work judg
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, Producer
 
@@ -17,6 +15,7 @@ from mash_common.contracts import AssembledCase, Decision, DecisionOutcome, Rag,
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.background import BackgroundLoop
 
 logger = logging.getLogger(__name__)
 
@@ -47,30 +46,21 @@ def decide(case: AssembledCase, revision: int = 1) -> Decision:
     )
 
 
-@dataclass
-class HubSystem:
+class HubSystem(BackgroundLoop):
     """Consumes mash.cases.assembled and publishes a Decision per case.
 
     A later version that brings in referrals the last decision did not cover gets a revised
     decision, so the new referrers hear the outcome too (docs/hub-systems.md).
     """
 
-    kafka: KafkaSettings
-    decision_delay_s: float = 0.0
-    # case_id -> (revision, referral ids the decision covered)
-    decided: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    thread_name = "hub-system"
 
-    def start(self) -> HubSystem:
-        self._thread = threading.Thread(target=self._run, name="hub-system", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+    def __init__(self, kafka: KafkaSettings, decision_delay_s: float = 0.0) -> None:
+        super().__init__()
+        self.kafka = kafka
+        self.decision_delay_s = decision_delay_s
+        # case_id -> (revision, referral ids the decision covered)
+        self.decided: dict[str, tuple[int, frozenset[str]]] = {}
 
     def _run(self) -> None:
         serde = AvroSerde()
@@ -82,7 +72,7 @@ class HubSystem:
         consumer.subscribe([self.kafka.topics.assembled])
         pending: list[tuple[float, Decision]] = []
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 msg = consumer.poll(0.1)
                 if msg is not None and not msg.error() and msg.value() is not None:
                     try:

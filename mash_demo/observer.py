@@ -31,6 +31,7 @@ from mash_common.contracts import (
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.background import BackgroundLoop
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +67,16 @@ class Snapshot:
     partial: int
 
 
-class Observer:
+class Observer(BackgroundLoop):
     """Consumes every `<prefix>mash.*` topic of the run from the beginning."""
 
+    thread_name = "observer"
+
     def __init__(self, kafka: KafkaSettings) -> None:
+        super().__init__()
         self._kafka = kafka
         self._serde = AvroSerde()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.counts: Counter[str] = Counter()
         self.requests_by_agency: Counter[str] = Counter()
         self.responses_by_status: Counter[str] = Counter()
@@ -89,18 +91,6 @@ class Observer:
         self.decided: dict[tuple[str, str], float] = {}
         self.rejected: set[str] = set()
         self.gathered: set[tuple[str, str]] = set()
-
-    # lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> Observer:
-        self._thread = threading.Thread(target=self._run, name="observer", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
 
     def note_sent(self, referral_id: str, source_system: str) -> None:
         with self._lock:
@@ -119,7 +109,7 @@ class Observer:
         }))
         consumer.subscribe([f"^{prefix}mash\\..*"])
         try:
-            while not self._stop.is_set():
+            while not self.stopping:
                 for msg in consumer.consume(500, 0.2):
                     if msg.error():
                         if msg.error().code() != KafkaError._PARTITION_EOF:

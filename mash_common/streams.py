@@ -107,6 +107,12 @@ class Publisher:
             topic = self._topics[name] = raw_topic(self._app, name)
         return topic
 
+    async def flush(self) -> None:
+        """Wait until everything sent so far is acknowledged by the broker. Call it before
+        writing the state that records those sends: a crash in between then repeats them
+        (same ids) instead of losing them."""
+        await self._app.producer.flush()
+
     async def send(self, topic_name: str, key: str | bytes | None, record: Contract) -> None:
         """Queue a record; faust flushes the producer before it commits the input offset."""
         await self.topic(topic_name).send(key=as_key(key), value=self._serde.encode(record))

@@ -147,8 +147,10 @@ class Intake:
                                        detail=f"resent after rejection, at {position}")
         else:
             await self._reject(referral, key, value, position, admission)
-        # State last: if we crash before it is saved, the redelivery does the work again.
+        # State last, after the broker has what we sent: a crash before the state is saved
+        # makes the redelivery do the work again; never the other way round.
         if admission.remember is not None and referral.referral_id:
+            await self.publisher.flush()
             self.seen[id_key] = admission.remember.model_dump_json().encode()
 
     async def _reject(self, referral: Referral, key: bytes | None, value: bytes,
@@ -207,6 +209,9 @@ class Intake:
                     detail=f"{triaged.rag.value} by {rules}; policy {triaged.policy_version}")
         await audit(AuditAction.NOTIFICATION_SENT, case_id=case_id, reference=ref, agency=source,
                     detail=f"RECEIVED {note.notification_id}")
+        # The triaged record and RECEIVED must be on the broker before the state that says
+        # this referral is done: otherwise a crash in between would lose them for good.
+        await self.publisher.flush()
         self.cases[key] = result.block.model_dump_json().encode()
         self.triaged[ref.encode()] = case_id.encode()
         self.metrics.referrals.labels(source, triaged.rag.value).inc()

@@ -173,6 +173,9 @@ class Adapter:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = {(p.topic, p.partition) for p in partitions}
         self._paused.clear()  # a fresh assignment starts unpaused
+        # Assignment is delivered inside poll(): the adapter is polling now, and /healthz
+        # must not report "never polled" between this callback and poll() returning.
+        self._last_poll = time.monotonic()
         logger.info("adapter %s assigned %d partitions", self.settings.agency, len(partitions))
         self.ready.set()
 

@@ -93,13 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", action="store_true", help="list each topic and why")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    overrides: dict[str, str] = {}
-    if args.bootstrap:
-        overrides["bootstrap_servers"] = args.bootstrap
-    if args.prefix is not None:
-        overrides["topic_prefix"] = args.prefix
     try:
-        kafka = KafkaSettings(**overrides)  # type: ignore[arg-type]  # pydantic-settings kwargs
+        kafka = KafkaSettings.from_options(args.bootstrap, args.prefix)
         hub = load_hub_config(args.config)
         if args.explain:
             for spec in planned_topics(kafka, hub):

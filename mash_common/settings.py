@@ -31,6 +31,16 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
 
+    @classmethod
+    def from_options(cls, bootstrap: str | None = None, prefix: str | None = None) -> KafkaSettings:
+        """The environment's settings, overridden by command-line options where given."""
+        overrides: dict[str, str] = {}
+        if bootstrap:
+            overrides["bootstrap_servers"] = bootstrap
+        if prefix is not None:
+            overrides["topic_prefix"] = prefix
+        return cls(**overrides)  # type: ignore[arg-type]  # pydantic-settings takes field names
+
     @property
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_prefix)

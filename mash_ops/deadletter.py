@@ -308,12 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     p_replay.add_argument("--force", action="store_true", help="replay even if replayed before")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    overrides: dict[str, Any] = {}
-    if args.bootstrap:
-        overrides["bootstrap_servers"] = args.bootstrap
-    if args.prefix is not None:
-        overrides["topic_prefix"] = args.prefix
-    tool = DeadLetterTool(KafkaSettings(**overrides))
+    tool = DeadLetterTool(KafkaSettings.from_options(args.bootstrap, args.prefix))
     try:
         if args.command == "list":
             _print_list(tool.entries(args.reason), args.json)

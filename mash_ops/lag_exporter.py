@@ -133,12 +133,7 @@ class LagExporter:
 
 
 def build_settings(args: argparse.Namespace) -> OpsSettings:
-    kafka_overrides: dict[str, Any] = {}
-    if args.bootstrap:
-        kafka_overrides["bootstrap_servers"] = args.bootstrap
-    if args.prefix is not None:
-        kafka_overrides["topic_prefix"] = args.prefix
-    overrides: dict[str, Any] = {"kafka": KafkaSettings(**kafka_overrides)}
+    overrides: dict[str, Any] = {"kafka": KafkaSettings.from_options(args.bootstrap, args.prefix)}
     for name in ("port", "interval", "stall_after", "group_prefix", "topic_filter"):
         value = getattr(args, name, None)
         if value is None:

@@ -304,12 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    kafka_overrides: dict[str, Any] = {}
-    if args.bootstrap:
-        kafka_overrides["bootstrap_servers"] = args.bootstrap
-    if args.prefix is not None:
-        kafka_overrides["topic_prefix"] = args.prefix
-    settings = OpsSettings(kafka=KafkaSettings(**kafka_overrides), stall_after_s=args.stall_after)
+    settings = OpsSettings(kafka=KafkaSettings.from_options(args.bootstrap, args.prefix), stall_after_s=args.stall_after)
     if args.json and args.watch is None:
         report = collect_status(settings)
         print(json.dumps(to_json(report, args.limit), indent=2))

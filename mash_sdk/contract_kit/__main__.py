@@ -38,12 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown check(s) {sorted(unknown)}", file=sys.stderr)
         return 2
-    kafka_overrides: dict[str, str] = {}
-    if args.bootstrap:
-        kafka_overrides["bootstrap_servers"] = args.bootstrap
-    if args.prefix is not None:
-        kafka_overrides["topic_prefix"] = args.prefix
-    kafka = KafkaSettings(**kafka_overrides)  # type: ignore[arg-type]
+    kafka = KafkaSettings.from_options(args.bootstrap, args.prefix)
     options = KitOptions(agency=args.agency, category=args.category,
                          decline_category=args.decline_category, known_nhs=args.known_nhs,
                          timeout_s=args.timeout, backlog=args.backlog, checks=checks)

@@ -33,16 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         config = load_reference_config(args.config)
-        kafka_overrides: dict[str, str] = {}
-        if args.bootstrap:
-            kafka_overrides["bootstrap_servers"] = args.bootstrap
-        if args.prefix is not None:
-            kafka_overrides["topic_prefix"] = args.prefix
         overrides: dict[str, object] = {
             "agency": config.agency,
             "responder_name": config.responder.name,
             "responder_role": config.responder.role,
-            "kafka": KafkaSettings(**kafka_overrides),  # type: ignore[arg-type]
+            "kafka": KafkaSettings.from_options(args.bootstrap, args.prefix),
         }
         if args.health_port is not None:
             overrides["health_port"] = args.health_port

@@ -50,14 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except MashError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    kafka_overrides: dict[str, str] = {}
-    if args.bootstrap:
-        kafka_overrides["bootstrap_servers"] = args.bootstrap
-    if args.prefix is not None:
-        kafka_overrides["topic_prefix"] = args.prefix
     registry = CollectorRegistry()
     sim = build_agencies(
-        KafkaSettings(**kafka_overrides),  # type: ignore[arg-type]
+        KafkaSettings.from_options(args.bootstrap, args.prefix),
         agencies, profile, seed=args.seed, population_size=args.population, registry=registry,
         responder_names={a: hub.agencies[a].name for a in agencies},
     )

@@ -70,7 +70,7 @@ def agency_http_server() -> Iterator[str]:
                 self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
+            """Silent: the stand-in agency server would log every request to stderr."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
+from datetime import timedelta
 
 import faust
 from faust.types import EventT, StreamT, TableT
@@ -61,6 +62,7 @@ from services.enrichment.logic import (
     Tick,
     Triaged,
     apply,
+    forgettable,
     is_due,
 )
 from services.enrichment.metrics import EnrichmentMetrics
@@ -109,6 +111,11 @@ class CaseStore:
         write_table(self._table, state.partition, key, raw)
         self._decoded[key] = (raw, state)
 
+    def delete(self, state: GatherState) -> None:
+        key = self.key(state.case_id)
+        write_table(self._table, state.partition, key, None)  # a changelog tombstone
+        self._decoded.pop(key, None)
+
     def states(self) -> list[GatherState]:
         live = list(self._table.data.items())
         keys = {k for k, _ in live}
@@ -134,6 +141,7 @@ class Enrichment:
             key_type=bytes, value_type=bytes,  # serialised raw: the app default (build_app)
         )
         self.store = CaseStore(self.table)
+        self.keep_for = timedelta(seconds=settings.forget_assembled_after_s)
         # The agent and the sweeper both read-modify-write case state across awaits; one
         # lock keeps their steps from interleaving (the agent runs with concurrency 1).
         self.lock = asyncio.Lock()
@@ -220,8 +228,12 @@ class Enrichment:
         next_due: dict[Rag, float] = {}
         overdue = 0
         due: list[str] = []
+        forget: list[str] = []
         for state in self.store.states():
             if state.partition not in owned:
+                continue
+            if forgettable(state, now, self.keep_for):
+                forget.append(state.case_id)
                 continue
             if state.next_wakeup(self.rules.chase_points) is not None:
                 open_by_rag[state.rag] += 1
@@ -238,6 +250,14 @@ class Enrichment:
                 with suppress(KeyError):  # absent already
                     self.metrics.next_due.remove(rag.value)
         self.metrics.overdue_cases.set(overdue)
+        for case_id in forget:
+            async with self.lock:
+                current = self.store.get(case_id)
+                if current is not None and forgettable(current, utcnow(), self.keep_for):
+                    self.store.delete(current)
+                    self.metrics.forgotten.inc()
+                    logger.info("case %s forgotten: assembled, retention after its deadline over",
+                                case_id)
         for case_id in due:
             async with self.lock:
                 if not self.ready():

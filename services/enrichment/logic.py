@@ -441,6 +441,14 @@ def is_due(state: GatherState, now: datetime, rules: Rules) -> bool:
     return wake is not None and now >= wake
 
 
+def forgettable(state: GatherState, now: datetime, keep_for: timedelta) -> bool:
+    """An assembled case is forgotten `keep_for` after its deadline (it was assembled by
+    then). Until then a late answer still amends it; after, it is an unknown request.
+    keep_for must outlast intake's link window, so that no referral can join a case
+    enrichment has forgotten."""
+    return state.phase is Phase.ASSEMBLED and now - state.due_at >= keep_for
+
+
 def overdue_by(state: GatherState, now: datetime) -> timedelta | None:
     if state.phase is Phase.GATHERING and now >= state.due_at:
         return now - state.due_at

@@ -37,6 +37,10 @@ class EnrichmentMetrics:
         self.open_cases = Gauge(
             "mash_enrichment_open_cases", "Cases gathering on this worker's partitions",
             ["rag"], registry=registry)
+        self.forgotten = Counter(
+            "mash_enrichment_cases_forgotten_total",
+            "Assembled cases whose state was dropped after the retention period",
+            registry=registry)
         self.next_due = Gauge(
             "mash_enrichment_next_due_seconds",
             "Seconds until the soonest deadline of an open case of this RAG on this worker "

@@ -31,6 +31,10 @@ class EnrichmentSettings(BaseSettings):
     # for a batch to fill: one producer flush per batch instead of per event.
     batch_max: int = Field(default=200, ge=1)
     batch_within_s: float = Field(default=0.005, gt=0)
+    # An assembled case's state is forgotten this long after its deadline; a late answer
+    # until then amends the case. Keep it longer than intake's link window (30 days by
+    # default), so no referral can join a case enrichment has forgotten.
+    forget_assembled_after_s: float = Field(default=35 * 24 * 3600.0, gt=0)
     metrics_port: int = 9102
     web_port: int | None = None
     datadir: Path = Path("var/enrichment")

@@ -74,7 +74,7 @@ class Hub:
         return [self.names.requests(a, r) for a in sorted(hub.agencies) for r in Rag]
 
 
-def enrichment_worker(settings: KafkaSettings, log_dir: Path) -> ServiceProcess:
+def enrichment_worker(settings: KafkaSettings, log_dir: Path, **extra_env: str) -> ServiceProcess:
     return ServiceProcess(
         "enrichment",
         ["-m", "services.enrichment", "worker", "-l", "info"],
@@ -85,6 +85,7 @@ def enrichment_worker(settings: KafkaSettings, log_dir: Path) -> ServiceProcess:
             "MASH_ENRICHMENT_METRICS_PORT": "0",
             "MASH_ENRICHMENT_SESSION_TIMEOUT_S": "6",
             "MASH_ENRICHMENT_SWEEP_INTERVAL_S": "0.2",
+            **extra_env,
         },
         log_dir,
     )

@@ -6,16 +6,21 @@ that is shown when something fails.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FAUST_READY = r"\[\^Worker\]: Ready"
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceProcess:
@@ -55,6 +60,20 @@ class ServiceProcess:
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+    @contextmanager
+    def running(self, ready: str = FAUST_READY, timeout_s: float = 90.0) -> Iterator[ServiceProcess]:
+        """Start, wait until the process logs `ready`, and stop it when the block ends; if
+        anything in the block fails, the process's last log lines are logged with it."""
+        self.start()
+        try:
+            self.wait_for_log(ready, timeout_s)
+            yield self
+        except BaseException:
+            logger.error("%s failed; its last log lines:\n%s", self.name, self.tail())
+            raise
+        finally:
+            self.stop()
 
     def kill(self) -> None:
         """SIGKILL: the crash case, nothing gets to clean up."""

@@ -91,9 +91,6 @@ def enrichment_worker(settings: KafkaSettings, log_dir: Path, **extra_env: str) 
     )
 
 
-READY = r"\[\^Worker\]: Ready"
-
-
 @pytest.fixture(scope="module")
 def module_settings(kafka_bootstrap: str, hub_config: HubConfig) -> KafkaSettings:
     settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
@@ -103,13 +100,8 @@ def module_settings(kafka_bootstrap: str, hub_config: HubConfig) -> KafkaSetting
 
 @pytest.fixture(scope="module")
 def running_worker(module_settings: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    worker = enrichment_worker(module_settings, tmp_path_factory.mktemp("enrichment"))
-    worker.start()
-    try:
-        worker.wait_for_log(READY, timeout_s=90)
+    with enrichment_worker(module_settings, tmp_path_factory.mktemp("enrichment")).running() as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 def decode_all(received: list, model: type[Contract]) -> list:

@@ -17,8 +17,9 @@ import pytest
 from mash_common.contracts import AssembledCase, Rag, TriagedReferral, utcnow
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
-from tests.integration.enrichment.conftest import READY, SERDE, Hub, enrichment_worker
+from tests.integration.enrichment.conftest import SERDE, Hub, enrichment_worker
 from tests.support.kafka import Received, TopicReader
+from tests.support.processes import FAUST_READY
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,7 @@ def test_sigkill_with_pending_deadlines_fires_each_exactly_once_never_early(
     worker = enrichment_worker(provisioned, tmp_path)
     worker.start()
     try:
-        worker.wait_for_log(READY, timeout_s=90)
+        worker.wait_for_log(FAUST_READY, timeout_s=90)
         run = uuid.uuid4().hex[:6]
         sent: dict[str, TriagedReferral] = {}
         groups: dict[str, list[str]] = {"before_kill": [], "while_down": [], "after_restart": []}
@@ -79,7 +80,7 @@ def test_sigkill_with_pending_deadlines_fires_each_exactly_once_never_early(
             assert {c.case_id for c, _ in _cases(cases_reader.received, names.assembled)} == early
 
             worker.start()
-            worker.wait_for_log(READY, timeout_s=90)
+            worker.wait_for_log(FAUST_READY, timeout_s=90)
             cases_reader.poll_until(
                 lambda r: {c.case_id for c, _ in _cases(r, names.assembled)} >= set(sent), timeout_s=90)
             received = cases_reader.drain(quiet_s=3.0)

@@ -10,7 +10,7 @@ import pytest
 from mash_common.contracts import DeadLetter, Rag
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
-from tests.integration.enrichment.conftest import READY, SERDE, Hub, enrichment_worker
+from tests.integration.enrichment.conftest import SERDE, Hub, enrichment_worker
 from tests.integration.enrichment.test_gather_flow import cases_for, new_case, requests_for
 from tests.support.kafka import Received, TopicReader
 from tests.support.processes import ServiceProcess
@@ -24,12 +24,8 @@ KEEP_S = 4
 def short_memory_worker(provisioned: KafkaSettings, tmp_path) -> Iterator[ServiceProcess]:
     worker = enrichment_worker(provisioned, tmp_path,
                                MASH_ENRICHMENT_FORGET_ASSEMBLED_AFTER_S=str(KEEP_S))
-    worker.start()
-    try:
-        worker.wait_for_log(READY, timeout_s=90)
+    with worker.running():
         yield worker
-    finally:
-        worker.stop()
 
 
 def test_assembled_case_is_forgotten_after_retention(

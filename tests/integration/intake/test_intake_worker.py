@@ -39,14 +39,13 @@ from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
 from tests.support.factories import referral
 from tests.support.kafka import Received, TopicReader, produce
-from tests.support.processes import ServiceProcess
+from tests.support.processes import FAUST_READY, ServiceProcess
 from tests.unit.intake.support import nhs_number
 
 pytestmark = pytest.mark.integration
 
 SERDE = AvroSerde()
 DUE = {Rag.RED: 4, Rag.AMBER: 8, Rag.GREEN: 16}  # seconds
-READY = r"\[\^Worker\]: Ready"
 
 
 @dataclass
@@ -111,7 +110,7 @@ def hub(kafka_bootstrap: str, hub_config: HubConfig, tmp_path_factory: pytest.Te
     reader = TopicReader(kafka, topics)
     worker.start()
     try:
-        worker.wait_for_log(READY, timeout_s=90)
+        worker.wait_for_log(FAUST_READY, timeout_s=90)
         yield Hub(kafka, worker, reader, uuid.uuid4().hex[:6])
     except BaseException:
         print(worker.tail(120))
@@ -257,7 +256,7 @@ def test_restart_between_two_sends_still_yields_one_case(hub: Hub) -> None:
     assert summary(before)["outcomes.school-portal:RECEIVED"] == 1
     hub.worker.stop()
     hub.worker.start()
-    hub.worker.wait_for_log(READY, timeout_s=90)
+    hub.worker.wait_for_log(FAUST_READY, timeout_s=90)
     hub.send(r.referral_id, value)
     after = hub.outputs(1)
     assert summary(after) == Counter({"audit:REFERRAL_DUPLICATE": 1})

@@ -16,11 +16,10 @@ from mash_ops.errors import AlreadyReplayedError
 from mash_ops.reading import read_topics
 from tests.support.factories import referral
 from tests.support.kafka import TopicReader, produce_records
-from tests.support.processes import ROOT, ServiceProcess
+from tests.support.processes import FAUST_READY, ROOT, ServiceProcess
 
 pytestmark = pytest.mark.integration
 
-READY = r"\[\^Worker\]: Ready"
 
 
 def intake(settings: KafkaSettings, workdir: Path, hub_yaml: Path, name: str) -> ServiceProcess:
@@ -49,7 +48,7 @@ def test_rejected_referral_replayed_after_fix_is_triaged_once(
     reader = TopicReader(settings, [settings.topics.deadletter, settings.topics.triaged])
     worker = intake(settings, tmp_path, broken_hub, "intake-broken").start()
     try:
-        worker.wait_for_log(READY, timeout_s=90)
+        worker.wait_for_log(FAUST_READY, timeout_s=90)
         produce_records(settings, settings.topics.referrals, [(ref.referral_id, ref)])
         got = reader.poll_until(
             lambda rs: any(r.topic == settings.topics.deadletter for r in rs), timeout_s=60)
@@ -59,7 +58,7 @@ def test_rejected_referral_replayed_after_fix_is_triaged_once(
 
     worker = intake(settings, tmp_path, good_hub, "intake-fixed").start()
     try:
-        worker.wait_for_log(READY, timeout_s=90)
+        worker.wait_for_log(FAUST_READY, timeout_s=90)
         tool = DeadLetterTool(settings)
         tool.replay(dl.partition, dl.offset, operator="jo.ops")
         with pytest.raises(AlreadyReplayedError):

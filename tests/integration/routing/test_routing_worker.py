@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,22 +62,9 @@ def routing_process(settings: KafkaSettings, tmp_path: Path, name: str) -> Servi
     )
 
 
-@contextmanager
-def running(worker: ServiceProcess) -> Iterator[ServiceProcess]:
-    try:
-        worker.start()
-        worker.wait_for_log(r"\[\^Worker\]: Ready", timeout_s=60)
-        yield worker
-    except BaseException:
-        print(worker.tail())
-        raise
-    finally:
-        worker.stop()
-
-
 @pytest.fixture
 def routing_worker(provisioned: KafkaSettings, tmp_path: Path) -> Iterator[ServiceProcess]:
-    with running(routing_process(provisioned, tmp_path, "routing")) as worker:
+    with routing_process(provisioned, tmp_path, "routing").running(timeout_s=60) as worker:
         yield worker
 
 
@@ -221,13 +207,13 @@ def test_state_survives_a_restart_so_redelivery_after_it_sends_nothing_new(
         return sum(1 for _, n in outcomes(got, prefix) if n.kind is kind and n.revision == revision)
 
     with TopicReader(provisioned, watched) as reader:
-        with running(routing_process(provisioned, tmp_path, "routing-a")):
+        with routing_process(provisioned, tmp_path, "routing-a").running(timeout_s=60):
             produce_records(provisioned, names.assembled, [(CASE, v1)])
             produce_records(provisioned, names.decisions, [(CASE, r1)])
             reader.poll_until(lambda got: count(got, GATHERED) >= 2 and count(got, DECISION) >= 3,
                               timeout_s=30)
         # A new worker with an empty data dir: it knows the case only from the changelog.
-        with running(routing_process(provisioned, tmp_path, "routing-b")):
+        with routing_process(provisioned, tmp_path, "routing-b").running(timeout_s=60):
             produce_records(provisioned, names.assembled, [(CASE, v1)])
             produce_records(provisioned, names.decisions, [(CASE, r1), (CASE, r2)])
             reader.poll_until(lambda got: count(got, DECISION, 2) >= 3, timeout_s=30)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from bench.machine import broker_pid, free_port
 from mash_common.contracts import (
@@ -34,7 +34,6 @@ from mash_common.contracts import (
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_common.topics import PIPELINE_PARTITIONS
 from mash_demo.background import BackgroundLoop
 from mash_demo.hub_system import HubSystem
 from mash_demo.pipeline import Pipeline, PipelineOptions
@@ -224,18 +223,8 @@ class Run:
         return cls(tag, kafka, Pipeline(kafka, options), ports)
 
     def start(self, say: Say) -> Run:
+        # Each service creates its own internal topics before it starts (mash_common.streams).
         self.pipeline.provision()
-        # Intake's internal repartition topic, created up front: when faust creates it at start
-        # on a busy broker, the agent can subscribe before the topic is in the metadata, log
-        # "Ignoring missing topic" and never consume it (seen here; reported with the results).
-        admin = AdminClient(self.kafka.confluent_config())
-        link = f"{self.kafka.topic_prefix}mash-intake-link"
-        for fut in admin.create_topics([NewTopic(link, PIPELINE_PARTITIONS, 1)]).values():
-            try:
-                fut.result(30)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise
         self.pipeline.start(say)
         return self
 

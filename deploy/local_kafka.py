@@ -5,13 +5,21 @@ Standard library only (it runs before the project's venv exists), Python >= 3.11
 
     python3 deploy/local_kafka.py start|stop|status|logs|reset [--port 9092] [--home var/kafka]
 
-Everything lives under the git-ignored home folder (default var/kafka in the project root):
-jars/ (fetched once by Maven, marked with the Kafka version), config/, data/ (formatted once),
-logs/server.out, cluster-id, kafka.pid and kafka.state (ports of the running broker).
-MASH_KAFKA_PORT and MASH_KAFKA_HOME override the defaults; command-line options win over both.
+The broker is secured as a production one is: a SASL_SSL listener (SCRAM-SHA-512 over TLS),
+a TLS controller listener with client certificates, KRaft's StandardAuthorizer with nothing
+allowed by default, and one super user (`admin`) for administration only. The CA and the
+broker's certificate are made once with Debian's openssl; the admin password once at random.
+A PLAINTEXT listener is added only when asked for (`start --plaintext-port N`).
 
-A test fixture can load this file by path and call start(), stop(), is_running() and
-status(); importing it does nothing else.
+Everything lives under the git-ignored home folder (default var/kafka in the project root):
+jars/ (fetched once by Maven, marked with the Kafka version), tls/ (CA and broker key, 0700),
+clients/admin.properties (the super user's librdkafka client settings, 0600), config/,
+data/ (formatted once), logs/server.out, cluster-id, kafka.pid and kafka.state (ports of the
+running broker). MASH_KAFKA_PORT and MASH_KAFKA_HOME override the defaults; command-line
+options win over both.
+
+A test fixture can load this file by path and call start(), stop(), is_running(),
+status() and admin_client_config(); importing it does nothing else.
 """
 
 import argparse
@@ -22,9 +30,11 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import string
 import struct
 import subprocess
@@ -48,6 +58,13 @@ MIN_JAVA = 17
 # Test suites create thousands of partitions; 512 MB ran out of heap at about 17,000.
 HEAP_OPTS = ["-Xmx2g", "-Xms512m"]
 STARTED_MARKER = "Kafka Server started"
+ADMIN_USER = "admin"
+# The broker's certificate subject; its principal (User:CN=...) is a super user so that the
+# broker can talk to its own controller over mutual TLS.
+BROKER_CN = "mash-local-broker"
+CERT_DAYS = 825
+# Bumped when the security set-up changes in a way that needs storage formatted anew.
+SECURITY_VERSION = "1"
 STOP_GRACE_SECONDS = 30.0
 
 EXIT_ERROR = 1
@@ -108,6 +125,30 @@ class Layout:
     def lock_file(self) -> Path:
         return self.home / ".lock"
 
+    @property
+    def tls(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def ca_pem(self) -> Path:
+        return self.tls / "ca.pem"
+
+    @property
+    def keystore(self) -> Path:
+        return self.tls / "broker-keystore.pem"
+
+    @property
+    def clients(self) -> Path:
+        return self.home / "clients"
+
+    @property
+    def admin_properties(self) -> Path:
+        return self.clients / f"{ADMIN_USER}.properties"
+
+    @property
+    def security_marker(self) -> Path:
+        return self.data / ".mash-security"
+
 
 @dataclass(frozen=True)
 class Status:
@@ -116,6 +157,7 @@ class Status:
     port: int | None
     controller_port: int | None
     data_dir: Path
+    plaintext_port: int | None = None
 
     @property
     def bootstrap(self) -> str | None:
@@ -214,21 +256,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def broker_answers(port: int, timeout: float = 2.0) -> bool:
-    """Send a Kafka ApiVersions v0 request over a raw socket; True on a well-formed reply."""
+def broker_answers(port: int, timeout: float = 2.0, ca: Path | None = None) -> bool:
+    """Send a Kafka ApiVersions v0 request; True on a well-formed reply.
+
+    With `ca`, over TLS verified against it (a SASL_SSL listener answers ApiVersions before
+    authentication, as KIP-43 allows); without, in plain text.
+    """
     correlation_id = 0x6D617368
     client_id = b"local_kafka"
     header = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
     request = struct.pack(">i", len(header)) + header
     try:
-        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        with socket.create_connection((HOST, port), timeout=timeout) as raw:
+            sock: socket.socket = raw
+            if ca is not None:
+                sock = ssl.create_default_context(cafile=str(ca)).wrap_socket(
+                    raw, server_hostname=HOST)
             sock.sendall(request)
             head = _recv_exactly(sock, 4)
             (size,) = struct.unpack(">i", head)
             if size < 6 or size > 1 << 20:
                 return False
             body = _recv_exactly(sock, size)
-    except OSError:
+    except (OSError, ssl.SSLError):
         return False
     got_correlation, error_code = struct.unpack(">ih", body[:6])
     return bool(got_correlation == correlation_id and error_code == 0)
@@ -338,19 +388,134 @@ def _new_cluster_id() -> str:
             return cid
 
 
-def write_config(layout: Layout, port: int, controller_port: int) -> None:
+def _run_openssl(args: list[str], cwd: Path) -> None:
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise LocalKafkaError("openssl not found: install it (apt-get install openssl)")
+    result = subprocess.run([openssl, *args], cwd=cwd, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise LocalKafkaError(f"openssl {args[0]} failed: " + " | ".join(detail))
+
+
+def ensure_tls(layout: Layout) -> None:
+    """Make the local CA and the broker's key and certificate once (openssl, RSA 2048).
+
+    The broker keystore is one PEM file (PKCS#8 key, certificate, CA), which Kafka reads with
+    ssl.keystore.type=PEM, so no keytool step or keystore password is needed. The certificate
+    names 127.0.0.1 and localhost, so clients verify the host as well as the CA.
+    """
+    if layout.keystore.is_file() and layout.ca_pem.is_file():
+        return
+    _say(f"Creating a local CA and the broker's TLS certificate in {layout.tls} (once)...")
+    layout.tls.mkdir(parents=True, exist_ok=True)
+    os.chmod(layout.tls, 0o700)
+    tls = layout.tls
+    _run_openssl(["req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-sha256",
+                  "-days", str(CERT_DAYS * 4), "-keyout", "ca.key", "-out", "ca.pem",
+                  "-subj", "/CN=mash-hub local development CA",
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign"], tls)
+    _run_openssl(["req", "-new", "-nodes", "-newkey", "rsa:2048", "-sha256",
+                  "-keyout", "broker.key", "-out", "broker.csr", "-subj", f"/CN={BROKER_CN}"], tls)
+    (tls / "broker.ext").write_text(
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    )
+    _run_openssl(["x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                  "-CAcreateserial", "-sha256", "-days", str(CERT_DAYS),
+                  "-extfile", "broker.ext", "-out", "broker.crt"], tls)
+    keystore = "".join((tls / name).read_text() for name in ("broker.key", "broker.crt", "ca.pem"))
+    _write_private(layout.keystore, keystore)
+    for name in ("ca.key", "broker.key"):
+        os.chmod(tls / name, 0o600)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (created that way, never briefly world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """A Java/librdkafka properties file: key=value lines, # comments."""
+    found: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "!")) or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        found[key.strip()] = value.strip()
+    return found
+
+
+def client_properties(bootstrap: str, username: str, password: str, ca: Path, note: str) -> str:
+    """librdkafka client settings for one principal; `kcat -F FILE` reads them as they are."""
+    return (
+        f"# {note}\n"
+        "# librdkafka properties (confluent-kafka, kcat -F); mash-hub commands take\n"
+        "# --client-config FILE or MASH_KAFKA_CLIENT_CONFIG=FILE. Keep it private (0600).\n"
+        f"bootstrap.servers={bootstrap}\n"
+        "security.protocol=SASL_SSL\n"
+        "sasl.mechanism=SCRAM-SHA-512\n"
+        f"sasl.username={username}\n"
+        f"sasl.password={password}\n"
+        f"ssl.ca.location={ca}\n"
+    )
+
+
+def admin_password(layout: Layout) -> str:
+    """The super user's password: made once at random, kept in clients/admin.properties."""
+    if layout.admin_properties.is_file():
+        password = read_properties(layout.admin_properties).get("sasl.password")
+        if password:
+            return password
+    return secrets.token_urlsafe(24)
+
+
+def write_admin_properties(layout: Layout, port: int, password: str) -> None:
+    _write_private(layout.admin_properties, client_properties(
+        f"{HOST}:{port}", ADMIN_USER, password, layout.ca_pem,
+        "The local broker's super user: for administration (users, ACLs, topics) only."))
+    os.chmod(layout.clients, 0o700)
+
+
+def admin_client_config(home: str | os.PathLike[str] | None = None) -> Path:
+    """The super user's client properties file of the broker in `home`."""
+    return Layout(resolve_home(home)).admin_properties
+
+
+def write_config(layout: Layout, port: int, controller_port: int, password: str,
+                 plaintext_port: int | None = None) -> None:
     layout.config.parent.mkdir(parents=True, exist_ok=True)
     layout.data.mkdir(parents=True, exist_ok=True)
+    plain = plaintext_port is not None
     text = string.Template(SERVER_TEMPLATE.read_text()).substitute(
-        port=port, controller_port=controller_port, data_dir=layout.data
+        port=port, controller_port=controller_port, data_dir=layout.data, tls_dir=layout.tls,
+        admin_password=password,
+        plaintext_listener=f",PLAINTEXT://{HOST}:{plaintext_port}" if plain else "",
+        plaintext_advertised=f",PLAINTEXT://{HOST}:{plaintext_port}" if plain else "",
+        plaintext_map=",PLAINTEXT:PLAINTEXT" if plain else "",
     )
-    layout.config.write_text(text)
+    _write_private(layout.config, text)
 
 
-def ensure_formatted(layout: Layout, java: str) -> None:
+def ensure_formatted(layout: Layout, java: str, password: str) -> None:
     """Format the KRaft storage once; the cluster id is generated once and kept."""
     if layout.meta.is_file():
-        return
+        if layout.security_marker.is_file() and layout.security_marker.read_text().strip() == SECURITY_VERSION:
+            return
+        # Storage formatted before the broker was secured has no SCRAM super user, and
+        # development data is disposable: format it anew rather than run unsecured.
+        _say(f"Storage in {layout.data} predates the secured broker; formatting it anew")
+        shutil.rmtree(layout.data)
+        layout.data.mkdir(parents=True)
     if not layout.cluster_id.is_file():
         layout.cluster_id.write_text(_new_cluster_id() + "\n")
     cluster_id = layout.cluster_id.read_text().strip()
@@ -368,6 +533,10 @@ def ensure_formatted(layout: Layout, java: str) -> None:
             cluster_id,
             "-c",
             str(layout.config),
+            # The super user exists from the first moment; every other principal is created
+            # through the Admin API by `python -m mash_common.access`.
+            "--add-scram",
+            f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]",
         ],
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -375,8 +544,9 @@ def ensure_formatted(layout: Layout, java: str) -> None:
         check=False,
     )
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        detail = (result.stderr or result.stdout).replace(password, "***").strip().splitlines()[-5:]
         raise LocalKafkaError("formatting storage failed: " + " | ".join(detail))
+    layout.security_marker.write_text(SECURITY_VERSION + "\n")
 
 
 # --- public API ---------------------------------------------------------------------------
@@ -393,13 +563,15 @@ def status(home: str | os.PathLike[str] | None = None) -> Status:
         port=state.get("port") if running else None,
         controller_port=state.get("controller_port") if running else None,
         data_dir=layout.data,
+        plaintext_port=state.get("plaintext_port") if running else None,
     )
 
 
 def is_running(home: str | os.PathLike[str] | None = None) -> bool:
     """True when the broker of this home is alive and answers Kafka requests."""
     current = status(home)
-    return current.running and current.port is not None and broker_answers(current.port)
+    ca = Layout(resolve_home(home)).ca_pem
+    return current.running and current.port is not None and broker_answers(current.port, ca=ca)
 
 
 def start(
@@ -407,8 +579,12 @@ def start(
     home: str | os.PathLike[str] | None = None,
     timeout: float = 90.0,
     progress: Callable[[str], None] | None = None,
+    plaintext_port: int | None = None,
 ) -> str:
-    """Start the broker if it is not running; return its bootstrap servers string."""
+    """Start the broker if it is not running; return its bootstrap servers string.
+
+    The super user's client settings are then in admin_client_config(home).
+    """
     port = resolve_port(port)
     layout = Layout(resolve_home(home))
     say = progress or _say
@@ -420,7 +596,7 @@ def start(
                     f"a broker from {layout.home} is already running on port {current.port} "
                     f"(pid {current.pid}), not {port}; stop it first"
                 )
-            if broker_answers(port):
+            if broker_answers(port, ca=layout.ca_pem):
                 say(f"Kafka already running (pid {current.pid}) on {HOST}:{port}")
                 return f"{HOST}:{port}"
             # Alive but not answering yet: another start is still waiting for it.
@@ -436,14 +612,21 @@ def start(
                 "stop it or choose another with --port / MASH_KAFKA_PORT"
             )
         controller_port = port + 1 if _port_free(port + 1) else _free_port()
+        if plaintext_port is not None and not _port_free(plaintext_port):
+            raise LocalKafkaError(f"plaintext port {plaintext_port} on {HOST} is already in use")
         ensure_jars(layout, version)
-        write_config(layout, port, controller_port)
-        ensure_formatted(layout, java)
+        ensure_tls(layout)
+        password = admin_password(layout)
+        write_config(layout, port, controller_port, password, plaintext_port)
+        ensure_formatted(layout, java, password)
+        write_admin_properties(layout, port, password)
 
         layout.logs.mkdir(parents=True, exist_ok=True)
         if layout.server_out.exists():
             layout.server_out.replace(layout.logs / "server.out.1")
-        say(f"Starting Kafka {version} on {HOST}:{port} (controller {controller_port})...")
+        extra = f", PLAINTEXT on {plaintext_port} as asked" if plaintext_port is not None else ""
+        say(f"Starting Kafka {version} on {HOST}:{port} (SASL_SSL, SCRAM-SHA-512; controller "
+            f"{controller_port}{extra})...")
         started_at = time.monotonic()
         with open(layout.server_out, "wb") as out:
             process = subprocess.Popen(
@@ -468,7 +651,8 @@ def start(
             )
         layout.pid_file.write_text(f"{process.pid}\n")
         layout.state_file.write_text(
-            json.dumps({"pid": process.pid, "port": port, "controller_port": controller_port})
+            json.dumps({"pid": process.pid, "port": port, "controller_port": controller_port,
+                        **({"plaintext_port": plaintext_port} if plaintext_port is not None else {})})
         )
         _wait_ready(layout, process.pid, port, timeout, say, process=process)
         say(f"Ready in {time.monotonic() - started_at:.1f} s.")
@@ -493,7 +677,7 @@ def _wait_ready(
                 f"the broker died during startup; last lines of {layout.server_out}:\n"
                 + _tail(layout.server_out, 40)
             )
-        if broker_answers(port, timeout=1.0) and _log_says_started(layout):
+        if broker_answers(port, timeout=1.0, ca=layout.ca_pem) and _log_says_started(layout):
             return
         now = time.monotonic()
         if now >= deadline:
@@ -546,7 +730,7 @@ def reset(home: str | os.PathLike[str] | None = None) -> None:
     """Stop the broker and delete its data, config and logs; keep the cached jars."""
     layout = Layout(resolve_home(home))
     stop(layout.home)
-    for path in (layout.data, layout.config.parent, layout.logs):
+    for path in (layout.data, layout.config.parent, layout.logs, layout.clients):
         shutil.rmtree(path, ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         layout.cluster_id.unlink()
@@ -595,6 +779,9 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=int, default=None, help=f"client port (default {DEFAULT_PORT})"
     )
     parser.add_argument("--home", default=None, help="state folder (default var/kafka)")
+    parser.add_argument("--plaintext-port", type=int, default=None,
+                        help="start: also open an unauthenticated PLAINTEXT listener on this "
+                             "port (never by default; for measuring what TLS costs)")
     parser.add_argument("--timeout", type=float, default=90.0, help="start timeout, seconds")
     parser.add_argument("-n", "--lines", type=int, default=100, help="logs: how many lines")
     parser.add_argument("-f", "--follow", action="store_true", help="logs: keep following")
@@ -602,8 +789,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "start":
-            bootstrap = start(args.port, args.home, timeout=args.timeout)
-            print(f"Kafka {kafka_version()} listening on {bootstrap}")
+            bootstrap = start(args.port, args.home, timeout=args.timeout,
+                              plaintext_port=args.plaintext_port)
+            print(f"Kafka {kafka_version()} listening on {bootstrap} (SASL_SSL); "
+                  f"super user settings: {admin_client_config(args.home)}")
         elif args.command == "stop":
             print("Kafka stopped" if stop(args.home) else "Kafka not running")
         elif args.command == "reset":
@@ -614,7 +803,8 @@ def main(argv: list[str] | None = None) -> int:
             if not current.running:
                 print(f"Kafka not running (data dir {current.data_dir})")
                 return EXIT_NOT_RUNNING
-            answers = current.port is not None and broker_answers(current.port)
+            ca = Layout(resolve_home(args.home)).ca_pem
+            answers = current.port is not None and broker_answers(current.port, ca=ca)
             print(
                 f"Kafka running: pid {current.pid}, port {current.port}"
                 f" (controller {current.controller_port}), data dir {current.data_dir}"

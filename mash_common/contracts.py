@@ -168,6 +168,11 @@ class AuditAction(StrEnum):
     NOTIFICATION_SENT = "NOTIFICATION_SENT"
     DEADLETTER_REPLAYED = "DEADLETTER_REPLAYED"
     OTHER = "OTHER"
+    # Security events: a record on one sender's topic claimed to be from another.
+    SENDER_MISMATCH = "SENDER_MISMATCH"
+    # A second, different answer to a request without naming the one it corrects.
+    RESPONSE_CONFLICT = "RESPONSE_CONFLICT"
+    RESPONSE_CORRECTED = "RESPONSE_CORRECTED"
 
 
 # Shared records ------------------------------------------------------------------------
@@ -314,6 +319,8 @@ class InformationResponse(Contract):
     reason: str | None = None
     records: list[AgencyRecord] = Field(default_factory=list)
     responder: Responder
+    response_id: str | None = None
+    corrects: str | None = None
 
 
 # Assembly and decisions ----------------------------------------------------------------

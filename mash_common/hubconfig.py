@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from mash_common.configfile import load_yaml_model
 from mash_common.contracts import ReferrerType
@@ -31,11 +31,36 @@ class SourceSystemEntry(BaseModel):
     agency: str | None = Field(default=None, description="The agency this system belongs to, if any")
 
 
+class HubSystemEntry(BaseModel):
+    """A hub system (the MASH case management system): reads assembled cases, writes decisions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+
+
+# Names that would make a per-sender inbound topic collide with another topic of the design
+# (mash.referrals.triaged is intake's output).
+RESERVED_IDS = frozenset({"triaged"})
+
+
 class HubConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     hub_name: str
     agencies: dict[EndpointId, AgencyEntry]
     source_systems: dict[EndpointId, SourceSystemEntry]
+    hub_systems: dict[EndpointId, HubSystemEntry] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ids_are_usable(self) -> HubConfig:
+        for group, ids in (("source_systems", self.source_systems), ("agencies", self.agencies)):
+            clash = RESERVED_IDS & set(ids)
+            if clash:
+                raise ValueError(f"{group}: {', '.join(sorted(clash))} is reserved "
+                                 "(it would name another topic of the design)")
+        for source, entry in self.source_systems.items():
+            if entry.agency is not None and entry.agency not in self.agencies:
+                raise ValueError(f"source_systems.{source}.agency: {entry.agency} is not an agency")
+        return self
 
     @property
     def outcome_recipients(self) -> list[str]:

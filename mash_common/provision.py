@@ -15,6 +15,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.errors import MashError
 from mash_common.hubconfig import HubConfig, load_hub_config
 from mash_common.settings import KafkaSettings
@@ -39,7 +40,8 @@ class ProvisionReport:
 
 
 def planned_topics(kafka: KafkaSettings, hub: HubConfig) -> list[TopicSpec]:
-    return topic_specs(kafka.topics, sorted(hub.agencies), hub.outcome_recipients)
+    return topic_specs(kafka.topics, sorted(hub.agencies), hub.outcome_recipients,
+                       sorted(hub.source_systems))
 
 
 def provision(
@@ -88,18 +90,19 @@ def provision(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=None, help="hub.yaml (default config/hub.yaml)")
-    parser.add_argument("--bootstrap", default=None, help="bootstrap servers (default from env)")
-    parser.add_argument("--prefix", default=None, help="topic name prefix")
-    parser.add_argument("--explain", action="store_true", help="list each topic and why")
+    add_kafka_options(parser)
+    parser.add_argument("--explain", action="store_true",
+                        help="list each topic, its configuration and why; create nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        kafka = KafkaSettings.from_options(args.bootstrap, args.prefix)
+        kafka = kafka_from_args(args)
         hub = load_hub_config(args.config)
         if args.explain:
             for spec in planned_topics(kafka, hub):
                 cfg = ", ".join(f"{k}={v}" for k, v in spec.config.items())
                 print(f"{spec.name:45} p={spec.partitions} {cfg:40} {spec.why}")
+            return 0
         report = provision(kafka, hub)
     except MashError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -37,7 +37,9 @@ def build_app(
     """A Faust app with mash-hub's defaults; the app id is the consumer group."""
     datadir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     settings: dict[str, Any] = {
-        "broker": f"kafka://{kafka.bootstrap_servers}",
+        "broker": ";".join(f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")),
+        # The service's own principal over TLS (KafkaSettings says which); never anonymous.
+        "broker_credentials": kafka.faust_credentials(),
         # Tables live in memory and are restored from their changelog topics on start.
         "store": "memory://",
         "topic_partitions": PIPELINE_PARTITIONS,

@@ -37,17 +37,32 @@ class TopicNames:
     def _t(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
-    @property
-    def referrals(self) -> str:
-        return self._t("mash.referrals")
+    def referrals(self, source_system: str) -> str:
+        """The source system's own inbound topic: the broker's ACLs, not a field the sender
+        fills in, say who wrote a record on it."""
+        return self._t(f"mash.referrals.{source_system}")
+
+    def referral_sender(self, topic: str) -> str | None:
+        """The source system that owns a referral topic, or None if it is not one."""
+        head = self._t("mash.referrals.")
+        if not topic.startswith(head) or topic == self.triaged:
+            return None
+        return topic[len(head):] or None
 
     @property
     def triaged(self) -> str:
         return self._t("mash.referrals.triaged")
 
-    @property
-    def responses(self) -> str:
-        return self._t("mash.responses")
+    def responses(self, agency: str) -> str:
+        """The agency's own response topic (only its adapter may write it)."""
+        return self._t(f"mash.responses.{agency}")
+
+    def response_sender(self, topic: str) -> str | None:
+        """The agency that owns a response topic, or None if it is not one."""
+        head = self._t("mash.responses.")
+        if not topic.startswith(head):
+            return None
+        return topic[len(head):] or None
 
     @property
     def assembled(self) -> str:
@@ -65,6 +80,11 @@ class TopicNames:
     def audit(self) -> str:
         return self._t("mash.audit")
 
+    @property
+    def replay_log(self) -> str:
+        """Operations' compacted log of replayed dead letters (against double replay)."""
+        return self._t("mash.deadletter.replayed")
+
     def requests(self, agency: str, rag: Rag) -> str:
         return self._t(f"mash.requests.{agency}.{rag.value.lower()}")
 
@@ -72,17 +92,21 @@ class TopicNames:
         return self._t(f"mash.outcomes.{recipient}")
 
 
-def topic_specs(names: TopicNames, agencies: list[str], recipients: list[str]) -> list[TopicSpec]:
-    """Every topic of the design, for the configured agencies and outcome recipients."""
+def topic_specs(names: TopicNames, agencies: list[str], recipients: list[str],
+                sources: list[str]) -> list[TopicSpec]:
+    """Every topic of the design, for the configured agencies, source systems and outcome
+    recipients."""
     week = str(7 * DAY_MS)
     month = str(30 * DAY_MS)
     specs = [
-        TopicSpec(names.referrals, PIPELINE_PARTITIONS, {"retention.ms": week},
-                  "source systems' referrals; a week covers an intake outage and a replay"),
+        TopicSpec(names.referrals(source), PIPELINE_PARTITIONS, {"retention.ms": week},
+                  f"referrals from {source} only (its ACL); a week covers an intake outage "
+                  "and a replay")
+        for source in sources
+    ]
+    specs += [
         TopicSpec(names.triaged, PIPELINE_PARTITIONS, {"retention.ms": week},
                   "intake to enrichment; enrichment keeps its own state, a week covers replay"),
-        TopicSpec(names.responses, PIPELINE_PARTITIONS, {"retention.ms": week},
-                  "agency answers; enrichment folds them into changelog-backed state"),
         TopicSpec(names.assembled, PIPELINE_PARTITIONS,
                   {"cleanup.policy": "compact", "min.compaction.lag.ms": str(DAY_MS)},
                   "hub systems need the latest version of each case; compaction keeps it "
@@ -91,10 +115,15 @@ def topic_specs(names: TopicNames, agencies: list[str], recipients: list[str]) -
                   "hub decisions; routing keeps what it needs in state"),
         TopicSpec(names.deadletter, EDGE_PARTITIONS, {"retention.ms": month},
                   "operations need time to fix and replay a bad message"),
+        TopicSpec(names.replay_log, 1, {"cleanup.policy": "compact"},
+                  "which dead letters were replayed, so none is replayed twice by accident"),
         TopicSpec(names.audit, PIPELINE_PARTITIONS, {"retention.ms": "-1"},
                   "the audit trail must not expire before the audit store has taken it"),
     ]
     for agency in agencies:
+        specs.append(TopicSpec(
+            names.responses(agency), PIPELINE_PARTITIONS, {"retention.ms": week},
+            f"answers from {agency} only (its ACL); co-partitioned with enrichment's state"))
         for rag in Rag:
             specs.append(TopicSpec(
                 names.requests(agency, rag), EDGE_PARTITIONS, {"retention.ms": week},

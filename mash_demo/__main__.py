@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mash_common.serde import AvroSerde
-from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from mash_demo.hub_system import HubSystem
 from mash_demo.observer import Observer, Snapshot
 from mash_demo.pipeline import Broker, Pipeline, PipelineOptions
@@ -98,25 +98,31 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, filename=run_dir / "demo.log",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     say(f"[bold]mash-hub demo[/bold]  run {run_tag}  (logs: {run_dir})")
-    say("[1/6] Kafka")
+    say("[1/6] Kafka (SASL_SSL with SCRAM-SHA-512; the broker denies what no ACL allows)")
     broker = Broker.ensure(say)
-    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, topic_prefix=f"{run_tag}.")
-    pipeline = Pipeline(kafka, PipelineOptions(
-        run_dir=run_dir, due_red_s=args.red_s, due_amber_s=args.amber_s, due_green_s=args.green_s))
-    agencies = hub = observer = None
+    admin = broker.admin.with_prefix(f"{run_tag}.")
+    agencies = hub = observer = pipeline = None
     try:
-        say("[2/6] Topics")
-        report = pipeline.provision()
-        say(f"  {len(report.created)} topics created under prefix '{kafka.topic_prefix}'")
+        say("[2/6] Topics and principals")
+        secured = SecuredHub.create(admin, run_dir / "clients")
+        say(f"  {len(secured.topics.created)} topics under prefix '{admin.topic_prefix}'; "
+            f"{len(secured.principals)} principals, each with only its own ACLs "
+            f"(client configs in {secured.clients_dir})")
+        pipeline = Pipeline(secured, PipelineOptions(
+            run_dir=run_dir, due_red_s=args.red_s, due_amber_s=args.amber_s,
+            due_green_s=args.green_s))
         say("[3/6] Services: intake, enrichment, routing (metrics on :9101 :9102 :9103)")
         pipeline.start(say)
-        say("[4/6] Six simulated agencies (synthetic records) and a simulated hub case system")
-        agencies = run_agencies(kafka, profile=DEMO_PROFILE)
-        hub = HubSystem(kafka, decision_delay_s=args.decision_delay_s).start()
-        observer = Observer(kafka).start()
-        say(f"[5/6] Sending {args.referrals} synthetic referrals at {args.rate}/s "
-            f"(deadlines: Red {args.red_s:g}s, Amber {args.amber_s:g}s, Green {args.green_s:g}s)")
-        result = _feed_and_watch(kafka, observer, args, run_tag)
+        say("[4/6] Six simulated agencies (synthetic records) and a simulated hub case system, "
+            "each as its own principal")
+        agencies = run_agencies({a: secured.agency(a) for a in sorted(secured.hub.agencies)},
+                                profile=DEMO_PROFILE)
+        hub = HubSystem(secured.hub_system(), decision_delay_s=args.decision_delay_s).start()
+        observer = Observer(secured.ops_reader).start()
+        say(f"[5/6] Sending {args.referrals} synthetic referrals at {args.rate}/s, each source "
+            f"system on its own topic (deadlines: Red {args.red_s:g}s, Amber {args.amber_s:g}s, "
+            f"Green {args.green_s:g}s)")
+        result = _feed_and_watch(secured, observer, args, run_tag)
         say("[6/6] Summary")
         _summary(observer, result)
         return 0 if not result.outstanding else 1
@@ -130,14 +136,18 @@ def run(args: argparse.Namespace) -> int:
         # Let the clients go (and close their connections) before the broker does.
         observer = hub = agencies = None
         gc.collect()
-        pipeline.stop()
+        if pipeline is not None:
+            pipeline.stop()
         broker.stop(say)
 
 
-def _feed_and_watch(kafka: KafkaSettings, observer: Observer, args: argparse.Namespace,
+def _feed_and_watch(secured: SecuredHub, observer: Observer, args: argparse.Namespace,
                     run_tag: str) -> RunResult:
     serde = AvroSerde()
-    producer = Producer(kafka.producer_config())
+    names = secured.admin.topics
+    # Each source system writes its own topic with its own credentials, as it would live.
+    producers = {s: Producer(secured.source(s).producer_config())
+                 for s in sorted(secured.hub.source_systems)}
     items: list[SyntheticReferral] = list(referral_stream(args.referrals, seed=args.seed, run_tag=run_tag))
     expected: dict[str, bool] = {}
     interval = 1.0 / args.rate
@@ -147,14 +157,18 @@ def _feed_and_watch(kafka: KafkaSettings, observer: Observer, args: argparse.Nam
                         console=console, transient=False)
     task = progress.add_task("send", total=len(items))
     sent = 0
-    # One garbage message from an unknown sender: dead-lettered, and no one to tell.
-    producer.produce(kafka.topics.referrals, key=b"not-a-referral", value=b"\x00garbage\xff")
+    # One garbage message (the public portal's form broke): dead-lettered; it cannot be read,
+    # so there is no referral id to tell the sender about.
+    producers["public-portal"].produce(names.referrals("public-portal"), key=b"not-a-referral",
+                                       value=b"\x00garbage\xff")
     with progress:
         for item in items:
             assert item.referral is not None
             r = item.referral
             observer.note_sent(r.referral_id, r.source_system)
-            producer.produce(kafka.topics.referrals, key=r.referral_id.encode(), value=serde.encode(r))
+            producer = producers[r.source_system]
+            producer.produce(names.referrals(r.source_system), key=r.referral_id.encode(),
+                             value=serde.encode(r))
             producer.poll(0)
             expected[r.referral_id] = item.expect_rejected
             sent += 1
@@ -162,7 +176,8 @@ def _feed_and_watch(kafka: KafkaSettings, observer: Observer, args: argparse.Nam
             next_at = started + sent * interval
             while (pause := next_at - time.monotonic()) > 0:
                 time.sleep(min(pause, 0.05))  # pacing the send rate, not waiting for a result
-    producer.flush(30)
+    for producer in producers.values():
+        producer.flush(30)
     deadline = time.monotonic() + args.timeout
     last_line = 0.0
     with Live(_view(observer, sent, len(items)), console=console, refresh_per_second=4,

@@ -65,7 +65,7 @@ class HubSystem(BackgroundLoop):
     def _run(self) -> None:
         serde = AvroSerde()
         consumer = Consumer(self.kafka.confluent_config(**{
-            "group.id": f"{self.kafka.topic_prefix}demo-hub-system",
+            "group.id": f"{self.kafka.topic_prefix}mash-hub-case-management-demo",
             "auto.offset.reset": "earliest",
         }))
         producer = Producer(self.kafka.producer_config())

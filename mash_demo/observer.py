@@ -102,7 +102,7 @@ class Observer(BackgroundLoop):
     def _run(self) -> None:
         prefix = re.escape(self._kafka.topic_prefix)
         consumer = Consumer(self._kafka.confluent_config(**{
-            "group.id": f"{self._kafka.topic_prefix}observer-{uuid.uuid4().hex[:6]}",
+            "group.id": f"{self._kafka.topic_prefix}mash-ops-observer-{uuid.uuid4().hex[:6]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "topic.metadata.refresh.interval.ms": 2000,

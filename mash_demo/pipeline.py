@@ -1,5 +1,6 @@
-"""Starts the whole pipeline on one machine: broker, topics, the three services as worker
-processes. Used by the main job, the benchmarks and the end-to-end tests.
+"""Starts the whole pipeline on one machine: the secured broker, a hub's topics and
+principals, the three services as worker processes, each connecting as its own principal.
+Used by the main job, the benchmarks and the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from types import ModuleType
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from mash_common.hubconfig import load_hub_config
-from mash_common.provision import ProvisionReport, provision
+from mash_common.access import Kind
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from mash_demo.processes import FAUST_READY, ROOT, ServiceProcess
 
 logger = logging.getLogger(__name__)
@@ -35,10 +36,9 @@ def _local_kafka() -> ModuleType:
     return module
 
 
-def _answers(bootstrap: str) -> bool:
+def _answers(admin: KafkaSettings) -> bool:
     try:
-        probe = {"bootstrap.servers": bootstrap, "logger": logging.getLogger("librdkafka")}
-        AdminClient(probe).list_topics(timeout=3)
+        AdminClient(admin.confluent_config()).list_topics(timeout=5)
     except KafkaException:
         return False
     return True
@@ -46,24 +46,36 @@ def _answers(bootstrap: str) -> bool:
 
 @dataclass
 class Broker:
-    """The broker the pipeline uses: KAFKA_BOOTSTRAP_SERVERS if set, else the local one."""
+    """The cluster the pipeline uses, and its administrator's settings (for provisioning).
 
-    bootstrap: str
+    MASH_KAFKA_CLIENT_CONFIG naming an administrator's client config selects another
+    cluster; otherwise the local secured broker, started if it is not running.
+    """
+
+    admin: KafkaSettings
     started_here: bool
+
+    @property
+    def bootstrap(self) -> str:
+        return self.admin.bootstrap_servers
 
     @classmethod
     def ensure(cls, say: Callable[[str], None]) -> Broker:
+        external = os.environ.get("MASH_KAFKA_CLIENT_CONFIG")
+        if external:
+            admin = KafkaSettings(client_config=Path(external))
+            if not _answers(admin):
+                raise RuntimeError(f"the cluster of {external} does not answer")
+            say(f"Using the Kafka cluster of {external} as {admin.principal}")
+            return cls(admin, started_here=False)
         local_kafka = _local_kafka()
-        if local_kafka.is_running():
-            status = local_kafka.status()
-            say(f"Kafka already running on {status.bootstrap}")
-            return cls(status.bootstrap, started_here=False)
-        external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if external and _answers(external):
-            say(f"Using the Kafka broker at {external}")
-            return cls(external, started_here=False)
-        bootstrap = local_kafka.start(progress=say)
-        return cls(bootstrap, started_here=True)
+        started_here = not local_kafka.is_running()
+        if started_here:
+            local_kafka.start(progress=say)
+        else:
+            say(f"Kafka already running on {local_kafka.status().bootstrap}")
+        admin = KafkaSettings(client_config=local_kafka.admin_client_config())
+        return cls(admin, started_here=started_here)
 
     def stop(self, say: Callable[[str], None]) -> None:
         if self.started_here:
@@ -84,13 +96,11 @@ class PipelineOptions:
     log_level: str = "info"
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def env(self, service: str, kafka: KafkaSettings) -> dict[str, str]:
+    def env(self, service: str, hub: SecuredHub) -> dict[str, str]:
         upper = service.upper()
         port = str(self.metrics_ports.get(service, 0))  # 0: no /metrics endpoint
         env = {
-            "MASH_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "MASH_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+            **hub.env(Kind.SERVICE, service),
             f"MASH_{upper}_METRICS_PORT": port,
             f"MASH_{upper}_DATADIR": str(self.run_dir / service / "data"),
         }
@@ -108,15 +118,12 @@ class PipelineOptions:
 
 
 class Pipeline:
-    """intake, enrichment and routing as real worker processes on one prefix of topics."""
+    """intake, enrichment and routing as real worker processes on one provisioned hub."""
 
-    def __init__(self, kafka: KafkaSettings, options: PipelineOptions) -> None:
-        self.kafka = kafka
+    def __init__(self, hub: SecuredHub, options: PipelineOptions) -> None:
+        self.hub = hub
         self.options = options
         self.workers: dict[str, ServiceProcess] = {}
-
-    def provision(self) -> ProvisionReport:
-        return provision(self.kafka, load_hub_config())
 
     def start(self, say: Callable[[str], None], timeout_s: float = 120.0) -> None:
         self.options.run_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +131,7 @@ class Pipeline:
             worker = ServiceProcess(
                 service,
                 ["-m", f"services.{service}", "worker", "-l", self.options.log_level],
-                self.options.env(service, self.kafka),
+                self.options.env(service, self.hub),
                 self.options.run_dir,
             )
             self.workers[service] = worker.start()

@@ -24,10 +24,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
+from mash_common.access import replay_transactional_id
+from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.contracts import AuditAction, AuditEvent, DeadLetter
 from mash_common.errors import MashError, SerdeError
 from mash_common.ids import stable_id
@@ -48,7 +50,7 @@ REPLAY_HEADER = "mash-replay-of"
 
 
 def replay_log_topic(kafka: KafkaSettings) -> str:
-    return f"{kafka.topic_prefix}mash.deadletter.replayed"
+    return kafka.topics.replay_log
 
 
 def reference(topic: str, partition: int, offset: int) -> str:
@@ -203,7 +205,7 @@ class DeadLetterTool:
         )
         encoded = self.serde.encode(event)
         producer = Producer(self.kafka.producer_config(**{
-            "transactional.id": f"{self.kafka.topic_prefix}mash-ops-deadletter-replay",
+            "transactional.id": replay_transactional_id(self.kafka.topic_prefix),
             "enable.idempotence": True,
         }))
         try:
@@ -227,16 +229,19 @@ class DeadLetterTool:
         return event
 
     def ensure_replay_log(self) -> None:
+        """The replay log is provisioned with the other topics; refuse to replay without it
+        (the replay role may not create topics)."""
         admin = AdminClient(self.kafka.confluent_config())
-        topic = NewTopic(replay_log_topic(self.kafka), num_partitions=1,
-                         replication_factor=self.kafka.replication_factor,
-                         config={"cleanup.policy": "compact"})
-        for future in admin.create_topics([topic], operation_timeout=30).values():
-            try:
-                future.result(30)
-            except KafkaException as exc:
-                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                    raise BrokerUnavailableError(f"cannot create the replay log: {exc.args[0]}") from None
+        name = replay_log_topic(self.kafka)
+        try:
+            topics = admin.list_topics(topic=name, timeout=30).topics
+        except KafkaException as exc:
+            raise BrokerUnavailableError(f"cannot reach Kafka: {exc.args[0]}") from None
+        meta = topics.get(name)
+        if meta is None or meta.error is not None:
+            raise BrokerUnavailableError(
+                f"the replay log {name} is missing or not readable: provision the topics "
+                "(python -m mash_common.provision) and the access (python -m mash_common.access)")
 
     def _produce_plain(self, topic: str, key: str, value: bytes) -> None:
         producer = Producer(self.kafka.producer_config())
@@ -290,8 +295,7 @@ def _print_list(entries: list[Entry], as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", default=None, help="bootstrap servers (default from env)")
-    parser.add_argument("--prefix", default=None, help="the hub's topic prefix")
+    add_kafka_options(parser)
     parser.add_argument("--log-level", default="WARNING")
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="list dead letters")
@@ -308,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     p_replay.add_argument("--force", action="store_true", help="replay even if replayed before")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    tool = DeadLetterTool(KafkaSettings.from_options(args.bootstrap, args.prefix))
+    tool = DeadLetterTool(kafka_from_args(args))
     try:
         if args.command == "list":
             _print_list(tool.entries(args.reason), args.json)

@@ -17,9 +17,9 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.logs import configure_logging
 from mash_common.metrics import serve_metrics
-from mash_common.settings import KafkaSettings
 from mash_ops.lag import LagSnapshot
 from mash_ops.sampler import LagSampler
 from mash_ops.settings import OpsSettings
@@ -133,7 +133,7 @@ class LagExporter:
 
 
 def build_settings(args: argparse.Namespace) -> OpsSettings:
-    overrides: dict[str, Any] = {"kafka": KafkaSettings.from_options(args.bootstrap, args.prefix)}
+    overrides: dict[str, Any] = {"kafka": kafka_from_args(args)}
     for name in ("port", "interval", "stall_after", "group_prefix", "topic_filter"):
         value = getattr(args, name, None)
         if value is None:
@@ -147,8 +147,7 @@ def build_settings(args: argparse.Namespace) -> OpsSettings:
 
 
 def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bootstrap", default=None, help="bootstrap servers (default from env)")
-    parser.add_argument("--prefix", default=None, help="the hub's topic prefix")
+    add_kafka_options(parser)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ class Record:
 def throwaway_consumer(kafka: KafkaSettings, purpose: str) -> Consumer:
     return Consumer(kafka.confluent_config(**{
         # A group id is required by the client; it is never used to commit.
-        "group.id": f"mash-ops-{purpose}-{uuid.uuid4().hex[:8]}",
+        "group.id": f"{kafka.topic_prefix}mash-ops-{purpose}-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "enable.partition.eof": True,

@@ -24,6 +24,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.contracts import (
     AssembledCase,
     Contract,
@@ -129,7 +130,9 @@ def collect_status(
         request_topics = sorted(t for t in list_topics(kafka) if t.startswith(request_prefix))
         requests = _decode(read_topics(kafka, request_topics), InformationRequest, serde,
                            unreadable)
-        responses = _decode(read_topics(kafka, [names.responses]), InformationResponse, serde,
+        response_prefix = f"{kafka.topic_prefix}mash.responses."
+        response_topics = sorted(t for t in list_topics(kafka) if t.startswith(response_prefix))
+        responses = _decode(read_topics(kafka, response_topics), InformationResponse, serde,
                             unreadable)
         letters = _decode(read_topics(kafka, [names.deadletter]), DeadLetter, serde, unreadable)
     except MashError as exc:
@@ -293,8 +296,7 @@ def render(report: StatusReport, limit: int = 10) -> Group:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", default=None, help="bootstrap servers (default from env)")
-    parser.add_argument("--prefix", default=None, help="the hub's topic prefix")
+    add_kafka_options(parser)
     parser.add_argument("--watch", type=float, nargs="?", const=5.0, default=None,
                         metavar="SECONDS", help="refresh every SECONDS (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -304,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    settings = OpsSettings(kafka=KafkaSettings.from_options(args.bootstrap, args.prefix), stall_after_s=args.stall_after)
+    settings = OpsSettings(kafka=kafka_from_args(args), stall_after_s=args.stall_after)
     if args.json and args.watch is None:
         report = collect_status(settings)
         print(json.dumps(to_json(report, args.limit), indent=2))

@@ -84,7 +84,7 @@ class Adapter:
         topics = settings.kafka.topics
         self._rag_of: dict[str, Rag] = {topics.requests(settings.agency, r): r for r in Rag}
         self._topic_of: dict[Rag, str] = {r: t for t, r in self._rag_of.items()}
-        self._responses_topic = topics.responses
+        self._responses_topic = topics.responses(settings.agency)
         self._deadletter_topic = topics.deadletter
         self._responder = Responder(name=settings.responder_name, role=settings.responder_role)
         self._buffers: dict[Rag, deque[Message]] = {r: deque() for r in Rag}

@@ -1,9 +1,15 @@
-"""Session-wide fixtures: a real Kafka broker, and a fresh namespace of topics per test.
+"""Session-wide fixtures: a real, secured Kafka broker, and a fresh hub namespace per test.
 
-Where the broker comes from, in order: KAFKA_BOOTSTRAP_SERVERS if set; else a
-testcontainers Kafka when a Docker engine answers; else the local KRaft broker of
+Where the broker comes from: MASH_KAFKA_CLIENT_CONFIG, if set, names the administrator's
+client config of a cluster to use; else the local secured KRaft broker of
 deploy/local_kafka.py, started if it is not running. If none can be had the tests error:
-a Kafka test never skips.
+a Kafka test never skips. (An unsecured testcontainers broker is no longer a fallback: the
+tests must run with the same authentication and ACLs as production.)
+
+Each test gets its own topic prefix, and its own principals under it (SCRAM users and ACLs
+from the access model), so services and adapters in a test connect as themselves and are
+refused what their role does not allow. The administrator's settings are for provisioning
+and for the test's own observation of what the pipeline produced.
 """
 
 from __future__ import annotations
@@ -11,18 +17,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from mash_common.hubconfig import HubConfig, load_hub_config
-from mash_common.provision import provision
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub, delete_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,61 +38,39 @@ def _load_local_kafka() -> ModuleType:
     return module
 
 
-def _docker_answers() -> bool:
-    try:
-        import docker  # type: ignore[import-untyped]
-
-        docker.from_env(timeout=3).ping()
-    except Exception:  # any failure means no usable engine; we fall through to the local broker
-        return False
-    return True
-
-
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    from_env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if from_env:
-        yield from_env
-        return
-    if os.environ.get("MASH_TEST_USE_DOCKER", "1") == "1" and _docker_answers():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer("apache/kafka:3.9.1").with_kraft() as container:
-            yield container.get_bootstrap_server()
+def kafka_admin() -> Iterator[KafkaSettings]:
+    """The cluster's administrator (super user), no prefix: for provisioning only."""
+    external = os.environ.get("MASH_KAFKA_CLIENT_CONFIG")
+    if external:
+        yield KafkaSettings(client_config=Path(external))
         return
     local_kafka = _load_local_kafka()
     was_running = local_kafka.is_running()
-    bootstrap: str = local_kafka.start()
+    local_kafka.start()
     # Let the next test session reuse the broker if it was there before us.
-    yield bootstrap
+    yield KafkaSettings(client_config=local_kafka.admin_client_config())
     if not was_running and os.environ.get("MASH_TEST_KEEP_KAFKA") != "1":
         local_kafka.stop()
 
 
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_admin: KafkaSettings) -> str:
+    return kafka_admin.bootstrap_servers
+
+
 @pytest.fixture
 def topic_prefix() -> str:
-    """A prefix no other test uses, so every test has its own topics and consumer groups."""
+    """A prefix no other test uses, so every test has its own topics, groups and principals."""
     return f"t{uuid.uuid4().hex[:10]}."
 
 
 @pytest.fixture
-def kafka_settings(kafka_bootstrap: str, topic_prefix: str) -> Iterator[KafkaSettings]:
-    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix)
+def kafka_settings(kafka_admin: KafkaSettings, topic_prefix: str) -> Iterator[KafkaSettings]:
+    """The administrator on this test's prefix; the prefix's topics are deleted afterwards."""
+    settings = kafka_admin.with_prefix(topic_prefix)
     yield settings
-    _delete_topics_with_prefix(settings)
-
-
-def _delete_topics_with_prefix(settings: KafkaSettings) -> None:
-    """Drop the test's topics (its own and its workers' internal ones) so a long-lived broker
-    does not accumulate thousands of partitions across runs."""
-    admin = AdminClient(settings.confluent_config())
-    try:
-        names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(settings.topic_prefix)]
-        if names:
-            for future in admin.delete_topics(names, operation_timeout=30).values():
-                future.result(30)
-    except KafkaException as exc:  # cleanup only: the test's verdict stands either way
-        warnings.warn(f"could not delete topics of {settings.topic_prefix}: {exc}", stacklevel=1)
+    delete_prefix(settings)
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +79,25 @@ def hub_config() -> HubConfig:
 
 
 @pytest.fixture
-def provisioned(kafka_settings: KafkaSettings, hub_config: HubConfig) -> KafkaSettings:
-    """Every design topic created under this test's prefix."""
-    provision(kafka_settings, hub_config)
-    return kafka_settings
+def secured_hub(kafka_settings: KafkaSettings, hub_config: HubConfig,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredHub]:
+    """Every design topic and every principal of the hub, under this test's prefix."""
+    hub = SecuredHub.create(kafka_settings, tmp_path_factory.mktemp("clients"), hub_config)
+    yield hub
+    hub.teardown()
+
+
+@pytest.fixture
+def provisioned(secured_hub: SecuredHub) -> KafkaSettings:
+    """The administrator's settings on a provisioned prefix (topics and principals)."""
+    return secured_hub.admin
+
+
+@pytest.fixture(scope="module")
+def module_hub(kafka_admin: KafkaSettings, hub_config: HubConfig,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredHub]:
+    """One provisioned hub shared by a module's tests (a worker kept running between them)."""
+    admin = kafka_admin.with_prefix(f"t{uuid.uuid4().hex[:10]}.")
+    hub = SecuredHub.create(admin, tmp_path_factory.mktemp("clients"), hub_config)
+    yield hub
+    hub.teardown()

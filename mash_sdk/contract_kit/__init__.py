@@ -1,7 +1,7 @@
 """The contract test kit: proves a running adapter follows the hub's contract.
 
 It plays the hub: it sends synthetic requests to the agency's request topics and reads what
-comes back on mash.responses and mash.deadletter. Run it against a test hub (a topic
+comes back on mash.responses.<agency> and mash.deadletter. Run it against a test hub (a topic
 prefix), never against live topics: it sends hundreds of synthetic requests.
 
 Checks:
@@ -94,20 +94,23 @@ class Report:
 
 
 class _Watcher:
-    """Reads mash.responses and mash.deadletter from their current end onwards."""
+    """Reads the agency's mash.responses.<agency> and mash.deadletter from their current end
+    onwards."""
 
-    def __init__(self, kafka: KafkaSettings, serde: AvroSerde) -> None:
+    def __init__(self, kafka: KafkaSettings, serde: AvroSerde, agency: str) -> None:
         self.serde = serde
         self.consumer = Consumer(kafka.confluent_config(**{
-            "group.id": f"mash-contract-kit-{uuid.uuid4().hex[:8]}",
+            # Never joins the group (the partitions are assigned); prefixed as the kit's
+            # principal's groups must be.
+            "group.id": f"{kafka.topic_prefix}mash-contract-kit-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "fetch.wait.max.ms": 50,
         }))
         self.responses: list[InformationResponse] = []
         self.deadletters: list[DeadLetter] = []
         self.unreadable = 0
-        topics = [kafka.topics.responses, kafka.topics.deadletter]
-        self._responses_topic = kafka.topics.responses
+        topics = [kafka.topics.responses(agency), kafka.topics.deadletter]
+        self._responses_topic = kafka.topics.responses(agency)
         metadata = self.consumer.list_topics(timeout=10)
         assignment = []
         for topic in topics:
@@ -215,7 +218,7 @@ class ContractKit:
     def run(self) -> Report:
         report = Report(self.options.agency)
         producer = Producer(self.kafka.producer_config())
-        watcher = _Watcher(self.kafka, self.serde)
+        watcher = _Watcher(self.kafka, self.serde, self.options.agency)
         try:
             self._simple_checks(report, producer, watcher)
             if "malformed" in self.options.checks:

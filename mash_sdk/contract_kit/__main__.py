@@ -1,4 +1,7 @@
-"""`python -m mash_sdk.contract_kit --agency police --bootstrap host:9092 --prefix test.`
+"""`python -m mash_sdk.contract_kit --agency police --client-config kit.properties --prefix test.`
+
+It plays enrichment towards the adapter, so it connects as the contract kit's principal of
+a test hub (`python -m mash_common.access --test-tools` creates it), never as a live service.
 
 Prints one PASS/FAIL line per check; exits 0 when the contract is met, 1 when it is not,
 2 when the kit itself could not run.
@@ -9,8 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mash_common.cli import add_kafka_options, kafka_from_args
+from mash_common.errors import MashError
 from mash_common.logs import configure_logging
-from mash_common.settings import KafkaSettings
 from mash_sdk.contract_kit import ALL_CHECKS, KitOptions, run_contract_kit
 
 
@@ -18,8 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Prove a running adapter follows the hub contract. "
                                 "Run it against a test hub (--prefix), never live topics.")
     p.add_argument("--agency", required=True)
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default from env)")
-    p.add_argument("--prefix", help="topic name prefix of the test hub")
+    add_kafka_options(p)
     p.add_argument("--category", default="kit.general",
                    help="a data category the adapter serves (default kit.general)")
     p.add_argument("--decline-category", default="kit.decline",
@@ -38,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown check(s) {sorted(unknown)}", file=sys.stderr)
         return 2
-    kafka = KafkaSettings.from_options(args.bootstrap, args.prefix)
+    try:
+        kafka = kafka_from_args(args)
+    except MashError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     options = KitOptions(agency=args.agency, category=args.category,
                          decline_category=args.decline_category, known_nhs=args.known_nhs,
                          timeout_s=args.timeout, backlog=args.backlog, checks=checks)

@@ -11,9 +11,9 @@ import logging
 import sys
 from pathlib import Path
 
+from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.errors import MashError
 from mash_common.logs import configure_logging
-from mash_common.settings import KafkaSettings
 from mash_sdk.cli import run_until_signalled
 from mash_sdk.reference import build_handler, load_reference_config
 from mash_sdk.runtime import Adapter
@@ -25,8 +25,7 @@ logger = logging.getLogger("mash_sdk.reference")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a configured reference adapter")
     parser.add_argument("--config", type=Path, required=True, help="adapter YAML")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default from env)")
-    parser.add_argument("--prefix", help="topic name prefix")
+    add_kafka_options(parser)
     parser.add_argument("--health-port", type=int, help="port for /healthz and /metrics")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             "agency": config.agency,
             "responder_name": config.responder.name,
             "responder_role": config.responder.role,
-            "kafka": KafkaSettings.from_options(args.bootstrap, args.prefix),
+            "kafka": kafka_from_args(args),
         }
         if args.health_port is not None:
             overrides["health_port"] = args.health_port

@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hub-config", type=Path, help="hub.yaml (default config/hub.yaml)")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default from env)")
     p.add_argument("--prefix", help="topic name prefix")
+    p.add_argument("--clients-dir", type=Path, required=True,
+                   help="folder of the agencies' client configs (<prefix>agency.<id>.properties, "
+                        "as python -m mash_common.access writes them); each agency connects as "
+                        "itself")
     p.add_argument("--health-port", type=int, default=0,
                    help="one /healthz and /metrics for all agencies (0: off; 9110 is usual)")
     p.add_argument("--log-level", default="INFO")
@@ -51,8 +55,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     registry = CollectorRegistry()
+    try:
+        kafka = {a: KafkaSettings.from_options(
+                     args.bootstrap, args.prefix,
+                     args.clients_dir / f"{args.prefix or ''}agency.{a}.properties")
+                 for a in agencies}
+    except MashError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     sim = build_agencies(
-        KafkaSettings.from_options(args.bootstrap, args.prefix),
+        kafka,
         agencies, profile, seed=args.seed, population_size=args.population, registry=registry,
         responder_names={a: hub.agencies[a].name for a in agencies},
     )

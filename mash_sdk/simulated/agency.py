@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
@@ -164,7 +164,7 @@ class SimulatedAgencies:
 
 
 def build_agencies(
-    kafka: KafkaSettings,
+    kafka: KafkaSettings | Mapping[str, KafkaSettings],
     agencies: Iterable[str] = SIX_AGENCIES,
     profile: Profile | str = "realistic",
     *,
@@ -179,8 +179,10 @@ def build_agencies(
     metrics = AdapterMetrics(registry or CollectorRegistry())
     adapters = []
     for agency in agencies:
+        # Each agency connects as its own principal when given one settings per agency.
+        own = kafka if isinstance(kafka, KafkaSettings) else kafka[agency]
         settings = AdapterSettings(
-            agency=agency, kafka=kafka,
+            agency=agency, kafka=own,
             responder_name=(responder_names or {}).get(agency, f"Simulated {agency}"),
             responder_role="Simulated agency (synthetic data)",
             **adapter_overrides,
@@ -191,7 +193,7 @@ def build_agencies(
 
 
 def run_agencies(
-    kafka: KafkaSettings,
+    kafka: KafkaSettings | Mapping[str, KafkaSettings],
     agencies: Iterable[str] = SIX_AGENCIES,
     profile: Profile | str = "realistic",
     **kwargs: object,

@@ -1,7 +1,8 @@
 """The enrichment worker: gather agency information for each triaged case, against a deadline.
 
-One agent reads mash.referrals.triaged and mash.responses (both keyed by case_id, so partition
-p of each, and of the gather table's changelog, belong to the same worker) and folds each
+One agent reads mash.referrals.triaged and every agency's mash.responses.<agency> (all keyed
+by case_id, so partition p of each, and of the gather table's changelog, belong to the same
+worker) and folds each
 record into the case's state with logic.apply. A timer, the sweeper, fires the chases and
 deadlines that are due on the partitions this worker owns.
 
@@ -186,7 +187,10 @@ class Enrichment:
                 ev, case_id = Triaged(triaged, pos.partition), triaged.case_id
             else:
                 response = self.serde.decode(raw, InformationResponse)
-                ev, case_id = Responded(response), response.case_id
+                sender = self.names.response_sender(pos.topic)
+                if sender is None:
+                    raise RuntimeError(f"{pos.topic} is not an agency's response topic")
+                ev, case_id = Responded(response, sender), response.case_id
         except SerdeError as exc:
             await self._reject(role, pos, key, raw, exc.reason_code, str(exc))
             return role, False
@@ -340,8 +344,11 @@ def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None 
     )
     service = Enrichment(app, settings, rules, metrics)
     names = settings.kafka.topics
-    inputs = app.topic(names.triaged, names.responses, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw")
+    # Triaged referrals and each agency's own response topic, all co-partitioned by case_id;
+    # the topic an answer came on (only that agency may write it) says who answered.
+    inputs = app.topic(names.triaged, *[names.responses(a) for a in sorted(hub.agencies)],
+                       key_type=bytes, value_type=bytes, key_serializer="raw",
+                       value_serializer="raw")
 
     @app.agent(inputs, concurrency=1, name="gather")
     async def gather(stream: StreamT) -> None:

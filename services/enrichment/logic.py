@@ -64,6 +64,7 @@ class AskState(BaseModel):
     consent_status: str
     chases: int = 0
     answered_at: UtcDatetime | None = None
+    response_id: str | None = None  # the agency's id of the answer that stands
 
 
 class GatherState(BaseModel):
@@ -116,6 +117,9 @@ class Triaged:
 @dataclass(frozen=True)
 class Responded:
     response: InformationResponse
+    # The agency whose own topic carried the response: the broker's ACLs bind it, so it,
+    # not the record's `agency` field, says who answered.
+    sender: str
 
 
 @dataclass(frozen=True)
@@ -370,8 +374,22 @@ def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Ru
     return Outcome(state, _plan(state, now, rules, tr.referral.referral_id))
 
 
+def _same_answer(first: Contribution, resp: InformationResponse) -> bool:
+    """Whether a second response says what the first did (a chase answered again)."""
+    return (first.status, first.reason, first.records, first.responder) == (
+        resp.status, resp.reason, resp.records, resp.responder)
+
+
 def _on_response(state: GatherState | None, ev: Responded, now: datetime) -> Outcome:
     resp = ev.response
+    if resp.agency != ev.sender:
+        # Checked before anything else: a record one agency wrote in another's name is never
+        # looked up, stored or disclosed.
+        return Outcome(state, [
+            Reject("SENDER_MISMATCH", f"response on {ev.sender}'s topic names another agency"),
+            Audit(AuditAction.SENDER_MISMATCH, agency=ev.sender, reference=resp.request_id,
+                  detail=f"security: {ev.sender} wrote a response in another agency's name"),
+        ])
     if state is None:
         return Outcome(None, [Reject("UNKNOWN_REQUEST", f"no case {resp.case_id} for request {resp.request_id}")])
     ask = next((a for a in state.asks if a.request_id == resp.request_id), None)
@@ -381,29 +399,67 @@ def _on_response(state: GatherState | None, ev: Responded, now: datetime) -> Out
         return Outcome(state, [Reject("AGENCY_MISMATCH", f"request {resp.request_id} was sent to {ask.agency}, "
                                                          f"answered as {resp.agency}")])
     if ask.answered_at is not None:
-        return Outcome(state, [Ignored("DUPLICATE_RESPONSE")])
+        return _on_second_answer(state, ask, resp, now)
     late = ask.round < state.round or state.phase is Phase.ASSEMBLED
     ask.answered_at = now
-    state.contributions.append(Contribution(
-        agency=resp.agency, request_id=resp.request_id, status=resp.status,
-        responded_at=resp.responded_at, reason=resp.reason, records=resp.records,
-        responder=resp.responder, late=late,
-    ))
-    action = {
-        ResponseStatus.FOUND: AuditAction.DISCLOSURE,
-        ResponseStatus.DECLINED: AuditAction.REFUSAL,
-    }.get(resp.status, AuditAction.RESPONSE_RECEIVED)
+    ask.response_id = resp.response_id
+    state.contributions.append(_contribution(resp, late))
     effects: list[Effect] = [
         ResponseRecorded(resp.agency, resp.status, (now - ask.requested_at).total_seconds(), late),
-        Audit(action, agency=resp.agency, reference=resp.request_id, legal_basis=ask.legal_basis,
-              data_categories=sorted({r.category for r in resp.records}),
-              detail=f"{resp.status.value}{' late' if late else ''}"),
+        _answer_audit(resp, ask, detail=f"{resp.status.value}{' late' if late else ''}"),
     ]
     if state.phase is Phase.ASSEMBLED:
         effects += _assemble(state, now, amended=True, at_deadline=False)
     elif ask.round == state.round and not state.missing_agencies():
         effects += _assemble(state, now, amended=False, at_deadline=False)
     return Outcome(state, effects)
+
+
+def _contribution(resp: InformationResponse, late: bool) -> Contribution:
+    return Contribution(
+        agency=resp.agency, request_id=resp.request_id, status=resp.status,
+        responded_at=resp.responded_at, reason=resp.reason, records=resp.records,
+        responder=resp.responder, late=late,
+    )
+
+
+def _answer_audit(resp: InformationResponse, ask: AskState, detail: str,
+                  action: AuditAction | None = None) -> Audit:
+    chosen = action or {
+        ResponseStatus.FOUND: AuditAction.DISCLOSURE,
+        ResponseStatus.DECLINED: AuditAction.REFUSAL,
+    }.get(resp.status, AuditAction.RESPONSE_RECEIVED)
+    return Audit(chosen, agency=resp.agency, reference=resp.request_id, legal_basis=ask.legal_basis,
+                 data_categories=sorted({r.category for r in resp.records}), detail=detail)
+
+
+def _on_second_answer(state: GatherState, ask: AskState, resp: InformationResponse,
+                      now: datetime) -> Outcome:
+    """A request already answered: the same answer again changes nothing; a correction that
+    names the answer it replaces amends the case; any other different answer is a conflict,
+    and the first answer stands."""
+    index, first = next((i, c) for i, c in enumerate(state.contributions)
+                        if c.request_id == resp.request_id)
+    if resp.response_id is not None and resp.response_id == ask.response_id:
+        return Outcome(state, [Ignored("DUPLICATE_RESPONSE")])  # the standing answer, again
+    if resp.corrects is None and _same_answer(first, resp):
+        return Outcome(state, [Ignored("DUPLICATE_RESPONSE")])  # e.g. a chase answered again
+    if resp.corrects is not None and resp.corrects == ask.response_id:
+        ask.response_id = resp.response_id
+        state.contributions[index] = _contribution(resp, first.late)
+        effects: list[Effect] = [_answer_audit(
+            resp, ask, action=AuditAction.RESPONSE_CORRECTED,
+            detail=f"{resp.status.value} replaces {first.status.value}")]
+        if state.phase is Phase.ASSEMBLED:
+            effects += _assemble(state, now, amended=True, at_deadline=False)
+        return Outcome(state, effects)
+    why = ("names an answer that is not the one standing" if resp.corrects is not None
+           else "differs from the first and names no answer it corrects")
+    return Outcome(state, [
+        Reject("RESPONSE_CONFLICT", f"second answer to request {resp.request_id} {why}"),
+        Audit(AuditAction.RESPONSE_CONFLICT, agency=resp.agency, reference=resp.request_id,
+              legal_basis=ask.legal_basis, detail=f"conflict: {why}; the first answer stands"),
+    ])
 
 
 def _on_tick(state: GatherState, now: datetime, rules: Rules) -> Outcome:

@@ -1,7 +1,9 @@
 """The intake Faust app: two thin agents over changelog-backed tables.
 
-    mash.referrals (key referral_id)
-      -> admit: decode, validate, dedupe by referral_id     [table referrals-seen]
+    mash.referrals.<source> (key referral_id; one topic per source system)
+      -> admit: the sender is the topic's owner (the broker's ACLs say who may write it);
+         decode, check the sender, validate, dedupe by referral_id  [table referrals-seen]
+           claims another sender -> mash.deadletter SENDER_MISMATCH + security audit
            bad -> mash.deadletter + REJECTED on mash.outcomes.<source> + audit
       -> <app id>-link (internal, key = blocking key: the child's date of birth)
       -> triage: dedupe, link to an open case, rate        [tables cases, triaged]
@@ -29,7 +31,7 @@ from mash_common.contracts import AuditAction, Referral, utcnow
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
 from mash_common.serde import AvroSerde
-from mash_common.streams import Position, Publisher, build_app, position_of, raw_topic
+from mash_common.streams import Position, Publisher, build_app, position_of
 from mash_common.topics import PIPELINE_PARTITIONS
 from services.intake.linking import Block, block_key
 from services.intake.logic import (
@@ -102,34 +104,60 @@ class Intake:
 
     async def on_referral(self, key: bytes | None, value: bytes | None, position: Position) -> None:
         started = perf_counter()
+        sender = self.names.referral_sender(position.topic)
+        if sender is None or sender not in self.rules.known_sources:
+            raise RuntimeError(f"{position.topic} is not a known source system's topic")
         try:
             referral = self.serde.decode(value or b"", Referral)
         except SerdeError as exc:
-            await self._undecodable(key, value, position, exc)
+            await self._undecodable(sender, key, value, position, exc)
         else:
-            await self._admit(referral, key, value or b"", position)
+            if referral.source_system != sender:
+                await self._sender_mismatch(sender, referral, key, value or b"", position)
+            else:
+                await self._admit(referral, key, value or b"", position)
         self.metrics.processing.labels("admit").observe(perf_counter() - started)
 
-    async def _undecodable(self, key: bytes | None, value: bytes | None, position: Position,
-                           exc: SerdeError) -> None:
-        # The sender may still be identifiable: a body that decodes but breaks the contract.
-        sender, referral_id = self._identify(value)
+    async def _undecodable(self, sender: str, key: bytes | None, value: bytes | None,
+                           position: Position, exc: SerdeError) -> None:
+        # The referral may still be identifiable: a body that decodes but breaks the contract.
+        referral_id = self._identify(value)
         await self.publisher.dead_letter(position, key, value, exc.reason_code, str(exc))
         self.metrics.rejections.labels(exc.reason_code).inc()
         await self.publisher.audit(AuditAction.REFERRAL_REJECTED, case_id=None,
-                                   reference=referral_id, detail=f"{exc.reason_code} at {position}")
-        if sender is not None and referral_id:
+                                   reference=referral_id, agency=sender,
+                                   detail=f"{exc.reason_code} at {position}")
+        if referral_id:
             problem = Problem(exc.reason_code, f"the message could not be read: {exc}")
             await self._notify_rejected(referral_id, sender, [problem], 1)
 
-    def _identify(self, value: bytes | None) -> tuple[str | None, str | None]:
+    def _identify(self, value: bytes | None) -> str | None:
         try:
             _, body = self.serde.decode_dict(value or b"", expect=Referral.avro_name)
         except SerdeError:
-            return None, None
-        sender, referral_id = body.get("source_system"), body.get("referral_id")
-        known = isinstance(sender, str) and sender in self.rules.known_sources
-        return (sender if known else None), (referral_id if isinstance(referral_id, str) else None)
+            return None
+        referral_id = body.get("referral_id")
+        return referral_id if isinstance(referral_id, str) and referral_id else None
+
+    async def _sender_mismatch(self, sender: str, referral: Referral, key: bytes | None,
+                               value: bytes, position: Position) -> None:
+        """A record on one source system's topic that claims to come from another: never
+        processed. The claimed sender is not told (it did not send it); the topic's owner,
+        who did, gets a REJECTED naming the reason."""
+        reason = "SENDER_MISMATCH"
+        await self.publisher.dead_letter(
+            position, key, value, reason,
+            f"source_system does not name {sender}, the owner of the topic it was written to")
+        self.metrics.rejections.labels(reason).inc()
+        self.metrics.sender_mismatches.labels(sender).inc()
+        await self.publisher.audit(AuditAction.SENDER_MISMATCH, case_id=None,
+                                   reference=referral.referral_id or None, agency=sender,
+                                   detail=f"security: {sender} wrote a referral naming another "
+                                          f"source system, at {position}")
+        if referral.referral_id:
+            problem = Problem(reason, f"source_system must be {sender}: a source system may "
+                                      "send referrals only in its own name")
+            await self._notify_rejected(referral.referral_id, sender, [problem], 1)
 
     async def _admit(self, referral: Referral, key: bytes | None, value: bytes,
                      position: Position) -> None:
@@ -241,7 +269,11 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
     metrics = IntakeMetrics(registry or CollectorRegistry())
     app = build_app(STAGE, settings.kafka, datadir=settings.datadir)
     intake = Intake(app, settings, policy, rules, metrics, AvroSerde())
-    referrals = raw_topic(app, settings.kafka.topics.referrals)
+    names = settings.kafka.topics
+    # One topic per source system: the topic, which only its owner may write, says who sent.
+    referrals = app.topic(*[names.referrals(s) for s in sorted(hub.source_systems)],
+                          key_type=bytes, value_type=bytes, key_serializer="raw",
+                          value_serializer="raw")
 
     @app.agent(referrals, concurrency=1, name="admit")
     async def admit_agent(stream: StreamT) -> None:

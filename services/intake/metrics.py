@@ -23,6 +23,11 @@ class IntakeMetrics:
         self.rejections = Counter(
             "mash_intake_rejections_total", "Referrals dead-lettered, by reason code",
             ["reason"], registry=registry)
+        # Security events: a referral on a source system's own topic naming another sender.
+        self.sender_mismatches = Counter(
+            "mash_intake_sender_mismatches_total",
+            "Referrals dead-lettered SENDER_MISMATCH, by the source system whose topic carried it",
+            ["topic_owner"], registry=registry)
         self.duplicates = Counter(
             "mash_intake_duplicates_total", "Redelivered or resent referrals ignored",
             registry=registry)

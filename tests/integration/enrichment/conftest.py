@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from mash_common.access import Kind
 from mash_common.contracts import (
     AgencyRecord,
     Consent,
@@ -23,10 +23,9 @@ from mash_common.contracts import (
     TriagedReferral,
     utcnow,
 )
-from mash_common.hubconfig import HubConfig
-from mash_common.provision import provision
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from tests.support.factories import referral
 from tests.support.processes import ServiceProcess
 
@@ -34,19 +33,30 @@ SERDE = AvroSerde()
 
 
 class Hub:
-    """The test's side of the broker: it produces what intake and the agencies would."""
+    """The test's side of the broker: it produces what intake and the agencies would, each
+    as its own principal (intake for triaged referrals, each agency on its own topic)."""
 
-    def __init__(self, settings: KafkaSettings) -> None:
-        self.settings = settings
-        self.names = settings.topics
-        # producer_config uses murmur2, as faust does, so a case's triaged records,
-        # responses and table changelog share a partition number.
-        self._producer = Producer(settings.producer_config())
+    def __init__(self, secured: SecuredHub) -> None:
+        self.secured = secured
+        self.settings = secured.admin
+        self.names = self.settings.topics
+        self._producers: dict[str, Producer] = {}
 
-    def send(self, topic: str, key: str, value: Contract | bytes) -> None:
+    def _producer(self, topic: str, as_agency: str | None) -> Producer:
+        agency = as_agency or self.names.response_sender(topic)
+        who = self.secured.agency(agency) if agency else self.secured.service("intake")
+        key = agency or "intake"
+        if key not in self._producers:
+            # producer_config uses murmur2, as faust does, so a case's triaged records,
+            # responses and table changelog share a partition number.
+            self._producers[key] = Producer(who.producer_config())
+        return self._producers[key]
+
+    def send(self, topic: str, key: str, value: Contract | bytes, as_agency: str | None = None) -> None:
         data = value if isinstance(value, bytes) else SERDE.encode(value)
-        self._producer.produce(topic, key=key.encode(), value=data)
-        assert self._producer.flush(30) == 0
+        producer = self._producer(topic, as_agency)
+        producer.produce(topic, key=key.encode(), value=data)
+        assert producer.flush(30) == 0
 
     def refer(self, case_id: str, rag: Rag, due_in_s: float, consent: ConsentStatus = ConsentStatus.GIVEN,
               referral_id: str | None = None) -> TriagedReferral:
@@ -68,19 +78,18 @@ class Hub:
                                   reference=f"{request.agency}-1")] if status is ResponseStatus.FOUND else [],
             responder=Responder(name="Synthetic Officer", role="Safeguarding lead"),
         )
-        self.send(self.names.responses, request.case_id, response)
+        self.send(self.names.responses(request.agency), request.case_id, response)
 
     def request_topics(self, hub: HubConfig) -> list[str]:
         return [self.names.requests(a, r) for a in sorted(hub.agencies) for r in Rag]
 
 
-def enrichment_worker(settings: KafkaSettings, log_dir: Path, **extra_env: str) -> ServiceProcess:
+def enrichment_worker(secured: SecuredHub, log_dir: Path, **extra_env: str) -> ServiceProcess:
     return ServiceProcess(
         "enrichment",
         ["-m", "services.enrichment", "worker", "-l", "info"],
         {
-            "MASH_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "MASH_KAFKA_TOPIC_PREFIX": settings.topic_prefix,
+            **secured.env(Kind.SERVICE, "enrichment"),
             "MASH_ENRICHMENT_DATADIR": str(log_dir / "data"),
             "MASH_ENRICHMENT_METRICS_PORT": "0",
             "MASH_ENRICHMENT_SESSION_TIMEOUT_S": "6",
@@ -92,15 +101,13 @@ def enrichment_worker(settings: KafkaSettings, log_dir: Path, **extra_env: str) 
 
 
 @pytest.fixture(scope="module")
-def module_settings(kafka_bootstrap: str, hub_config: HubConfig) -> KafkaSettings:
-    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.")
-    provision(settings, hub_config)
-    return settings
+def module_settings(module_hub: SecuredHub) -> KafkaSettings:
+    return module_hub.admin
 
 
 @pytest.fixture(scope="module")
-def running_worker(module_settings: KafkaSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    with enrichment_worker(module_settings, tmp_path_factory.mktemp("enrichment")).running() as worker:
+def running_worker(module_hub: SecuredHub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    with enrichment_worker(module_hub, tmp_path_factory.mktemp("enrichment")).running() as worker:
         yield worker
 
 

@@ -17,6 +17,7 @@ import pytest
 from mash_common.contracts import AssembledCase, Rag, TriagedReferral, utcnow
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from tests.integration.enrichment.conftest import SERDE, Hub, enrichment_worker
 from tests.support.kafka import Received, TopicReader
 from tests.support.processes import FAUST_READY
@@ -43,12 +44,12 @@ def _summary(values: list[float]) -> str:
 
 
 def test_sigkill_with_pending_deadlines_fires_each_exactly_once_never_early(
-    provisioned: KafkaSettings, hub_config: HubConfig, tmp_path: Path
+    provisioned: KafkaSettings, secured_hub: SecuredHub, hub_config: HubConfig, tmp_path: Path
 ) -> None:
-    hub = Hub(provisioned)
+    hub = Hub(secured_hub)
     names = provisioned.topics
     changelog = f"{provisioned.topic_prefix}mash-enrichment-gather-changelog"
-    worker = enrichment_worker(provisioned, tmp_path)
+    worker = enrichment_worker(secured_hub, tmp_path)
     worker.start()
     try:
         worker.wait_for_log(FAUST_READY, timeout_s=90)

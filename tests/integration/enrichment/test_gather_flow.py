@@ -17,10 +17,15 @@ from mash_common.contracts import (
     ConsentStatus,
     DeadLetter,
     InformationRequest,
+    InformationResponse,
     Rag,
+    Responder,
+    ResponseStatus,
+    utcnow,
 )
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from tests.integration.enrichment.conftest import SERDE, Hub
 from tests.support.kafka import Received, TopicReader
 from tests.support.processes import ServiceProcess
@@ -51,8 +56,8 @@ def audits_for(received: list[Received], hub: Hub, case_id: str) -> list[AuditEv
 
 
 @pytest.fixture
-def hub(module_settings: KafkaSettings) -> Hub:
-    return Hub(module_settings)
+def hub(module_hub: SecuredHub) -> Hub:
+    return Hub(module_hub)
 
 
 @pytest.fixture
@@ -144,7 +149,7 @@ def test_unknown_requests_and_undecodable_input_are_dead_lettered(
     got = reader.poll_until(lambda r: len(requests_for(r, case_id)) >= 4, timeout_s=30)
     police = next(r for r in requests_for(got, case_id) if r.agency == "police")
     hub.answer(police.model_copy(update={"request_id": "no-such-request"}))
-    hub.send(hub.names.responses, case_id, b"not avro at all")
+    hub.send(hub.names.responses("police"), case_id, b"not avro at all")
     hub.send(hub.names.triaged, case_id, b"\xc3\x01garbage")
 
     def dead(r: list[Received]) -> list[DeadLetter]:
@@ -155,4 +160,56 @@ def test_unknown_requests_and_undecodable_input_are_dead_lettered(
     letters = dead(got)
     assert sorted(d.reason_code for d in letters) == sorted(["UNKNOWN_REQUEST", "BAD_MARKER", "CORRUPT_BODY"])
     assert {d.stage for d in letters} == {"enrichment"}
-    assert any(d.value == b"not avro at all" and d.topic == hub.names.responses for d in letters)
+    assert any(d.value == b"not avro at all" and d.topic == hub.names.responses("police") for d in letters)
+
+
+def dead_letters(received: list[Received], hub: Hub, case_id: str) -> list[DeadLetter]:
+    return [SERDE.decode(m.value, DeadLetter) for m in received
+            if m.topic == hub.names.deadletter and m.key == case_id.encode() and m.value]
+
+
+def test_a_response_on_the_polices_topic_claiming_to_be_health_never_reaches_the_case(
+    running_worker: ServiceProcess, hub: Hub, reader: TopicReader
+) -> None:
+    case_id = new_case()
+    hub.refer(case_id, Rag.GREEN, due_in_s=6)
+    got = reader.poll_until(lambda r: len(requests_for(r, case_id)) >= 4, timeout_s=30)
+    reqs = {r.agency: r for r in requests_for(got, case_id) if not r.is_chase}
+    # The police adapter answers health's request in health's name, on its own topic (the
+    # only response topic its ACLs let it write).
+    forged = InformationResponse(
+        request_id=reqs["health"].request_id, case_id=case_id, agency="health",
+        responded_at=utcnow(), status=ResponseStatus.NOT_KNOWN,
+        responder=Responder(name="Synthetic Officer", role="Safeguarding lead"))
+    hub.send(hub.names.responses("police"), case_id, forged, as_agency="police")
+    for agency in ("police", "education", "social-care"):
+        hub.answer(reqs[agency])
+    got = reader.poll_until(lambda r: len(cases_for(r, hub, case_id)) >= 1, timeout_s=30)
+    [case] = cases_for(got, hub, case_id)
+    assert case.completeness is Completeness.PARTIAL and case.missing_agencies == ["health"]
+    assert "health" not in {c.agency for c in case.contributions}
+    [letter] = dead_letters(got, hub, case_id)
+    assert letter.reason_code == "SENDER_MISMATCH" and letter.topic == hub.names.responses("police")
+    security = [a for a in audits_for(reader.drain(1.0), hub, case_id)
+                if a.action is AuditAction.SENDER_MISMATCH]
+    assert [a.agency for a in security] == ["police"]
+
+
+def test_a_different_second_answer_is_dead_lettered_and_the_first_stands(
+    running_worker: ServiceProcess, hub: Hub, reader: TopicReader
+) -> None:
+    case_id = new_case()
+    hub.refer(case_id, Rag.GREEN, due_in_s=60)
+    got = reader.poll_until(lambda r: len(requests_for(r, case_id)) >= 4, timeout_s=30)
+    reqs = {r.agency: r for r in requests_for(got, case_id) if not r.is_chase}
+    hub.answer(reqs["police"], ResponseStatus.FOUND)
+    hub.answer(reqs["police"], ResponseStatus.NOT_KNOWN)
+    got = reader.poll_until(lambda r: len(dead_letters(r, hub, case_id)) >= 1, timeout_s=30)
+    assert [d.reason_code for d in dead_letters(got, hub, case_id)] == ["RESPONSE_CONFLICT"]
+    for agency in ("health", "education", "social-care"):
+        hub.answer(reqs[agency])
+    got = reader.poll_until(lambda r: len(cases_for(r, hub, case_id)) >= 1, timeout_s=30)
+    [case] = cases_for(got, hub, case_id)
+    assert [c.status for c in case.contributions if c.agency == "police"] == [ResponseStatus.FOUND]
+    actions = [a.action for a in audits_for(reader.drain(1.0), hub, case_id)]
+    assert actions.count(AuditAction.RESPONSE_CONFLICT) == 1

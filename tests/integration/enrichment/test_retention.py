@@ -10,6 +10,7 @@ import pytest
 from mash_common.contracts import DeadLetter, Rag
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from tests.integration.enrichment.conftest import SERDE, Hub, enrichment_worker
 from tests.integration.enrichment.test_gather_flow import cases_for, new_case, requests_for
 from tests.support.kafka import Received, TopicReader
@@ -21,17 +22,17 @@ KEEP_S = 4
 
 
 @pytest.fixture
-def short_memory_worker(provisioned: KafkaSettings, tmp_path) -> Iterator[ServiceProcess]:
-    worker = enrichment_worker(provisioned, tmp_path,
+def short_memory_worker(secured_hub: SecuredHub, tmp_path) -> Iterator[ServiceProcess]:
+    worker = enrichment_worker(secured_hub, tmp_path,
                                MASH_ENRICHMENT_FORGET_ASSEMBLED_AFTER_S=str(KEEP_S))
     with worker.running():
         yield worker
 
 
 def test_assembled_case_is_forgotten_after_retention(
-    provisioned: KafkaSettings, hub_config: HubConfig, short_memory_worker: ServiceProcess
+    provisioned: KafkaSettings, secured_hub: SecuredHub, hub_config: HubConfig, short_memory_worker: ServiceProcess
 ) -> None:
-    hub = Hub(provisioned)
+    hub = Hub(secured_hub)
     names = provisioned.topics
     case_id = new_case()
     hub.refer(case_id, Rag.RED, due_in_s=2)

@@ -10,6 +10,7 @@ from mash_common.contracts import (
     AuditAction,
     Completeness,
     ConsentStatus,
+    InformationResponse,
     Rag,
     ResponseStatus,
 )
@@ -31,6 +32,11 @@ from tests.unit.enrichment.helpers import RULES, T0, Driver, response, triaged
 
 AMBER_ALL = ["police", "health", "education", "social-care", "probation", "housing"]
 GREEN_ALL = ["police", "health", "education", "social-care"]
+
+
+def answered(resp: InformationResponse) -> Responded:
+    """The response as it arrives on its own agency's topic."""
+    return Responded(resp, sender=resp.agency)
 
 
 def audits(effects: list, action: AuditAction) -> list[Audit]:
@@ -93,7 +99,7 @@ def test_complete_as_soon_as_every_asked_agency_answered() -> None:
     d.at(T0, Triaged(triaged(rag=Rag.GREEN), partition=0))
     for i, agency in enumerate(GREEN_ALL):
         status = ResponseStatus.DECLINED if agency == "education" else ResponseStatus.FOUND
-        effects = d.at(T0 + timedelta(minutes=i + 1), Responded(response(d.request_for(agency), status)))
+        effects = d.at(T0 + timedelta(minutes=i + 1), answered(response(d.request_for(agency), status)))
         if agency == "police":
             assert [a.action for a in audits(effects, AuditAction.DISCLOSURE)] == [AuditAction.DISCLOSURE]
         if agency == "education":
@@ -110,7 +116,7 @@ def test_complete_as_soon_as_every_asked_agency_answered() -> None:
 def test_deadline_never_fires_early_and_names_the_missing() -> None:
     d = Driver()
     d.at(T0, Triaged(triaged(rag=Rag.RED), partition=0))
-    d.at(T0 + timedelta(minutes=5), Responded(response(d.request_for("police"))))
+    d.at(T0 + timedelta(minutes=5), answered(response(d.request_for("police"))))
     due = T0 + timedelta(hours=4)
     assert d.state is not None
     d.at(due - timedelta(milliseconds=1), Tick())
@@ -140,7 +146,7 @@ def test_chases_at_50_and_80_percent_for_unanswered_agencies(
 ) -> None:
     d = Driver()
     d.at(T0, Triaged(triaged(rag=Rag.GREEN), partition=0))
-    d.at(T0 + timedelta(minutes=1), Responded(response(d.request_for("police"))))
+    d.at(T0 + timedelta(minutes=1), answered(response(d.request_for("police"))))
     for f in ticks_at_fraction:
         d.at(T0 + timedelta(hours=72) * f, Tick())
     chases = [r for r in d.requests() if r.is_chase]
@@ -155,10 +161,10 @@ def test_a_late_response_amends_the_case() -> None:
     d = Driver()
     d.at(T0, Triaged(triaged(rag=Rag.GREEN), partition=0))
     for agency in ("police", "health", "education"):
-        d.at(T0 + timedelta(minutes=1), Responded(response(d.request_for(agency))))
+        d.at(T0 + timedelta(minutes=1), answered(response(d.request_for(agency))))
     d.at(T0 + timedelta(hours=72), Tick())
     late_at = T0 + timedelta(hours=73)
-    effects = d.at(late_at, Responded(response(d.request_for("social-care"))))
+    effects = d.at(late_at, answered(response(d.request_for("social-care"))))
     first, amended = d.cases()
     assert first.case.completeness is Completeness.PARTIAL and first.case.missing_agencies == ["social-care"]
     assert amended.amended and amended.case.version == 2 and amended.case.completeness is Completeness.COMPLETE
@@ -171,13 +177,13 @@ def test_a_duplicate_response_changes_nothing_even_after_assembly() -> None:
     d = Driver()
     d.at(T0, Triaged(triaged(rag=Rag.GREEN), partition=0))
     police = response(d.request_for("police"))
-    d.at(T0 + timedelta(minutes=1), Responded(police))
+    d.at(T0 + timedelta(minutes=1), answered(police))
     before = d.state
-    assert d.at(T0 + timedelta(minutes=2), Responded(police)) == [Ignored("DUPLICATE_RESPONSE")]
+    assert d.at(T0 + timedelta(minutes=2), answered(police)) == [Ignored("DUPLICATE_RESPONSE")]
     assert d.state == before
     d.at(T0 + timedelta(hours=72), Tick())
     after_assembly = d.state
-    assert d.at(T0 + timedelta(hours=73), Responded(police)) == [Ignored("DUPLICATE_RESPONSE")]
+    assert d.at(T0 + timedelta(hours=73), answered(police)) == [Ignored("DUPLICATE_RESPONSE")]
     assert d.state == after_assembly and len(d.cases()) == 1
 
 
@@ -196,7 +202,7 @@ def test_responses_that_match_no_request_are_rejected(
     d.at(T0, Triaged(triaged(rag=Rag.AMBER), partition=0))
     resp = response(d.request_for("police"), request_id=request_id, agency=agency)
     state = d.state if case_known else None
-    outcome = apply(state, Responded(resp), T0, RULES)
+    outcome = apply(state, answered(resp), T0, RULES)
     assert [type(e) for e in outcome.effects] == [Reject]
     assert outcome.effects[0].reason_code == reason  # type: ignore[union-attr]
     assert outcome.state == state
@@ -205,7 +211,7 @@ def test_responses_that_match_no_request_are_rejected(
 def test_a_more_urgent_linked_referral_re_rates_pending_requests() -> None:
     d = Driver()
     d.at(T0, Triaged(triaged(rag=Rag.GREEN), partition=0))
-    d.at(T0 + timedelta(minutes=1), Responded(response(d.request_for("police"))))
+    d.at(T0 + timedelta(minutes=1), answered(response(d.request_for("police"))))
     linked_at = T0 + timedelta(hours=1)
     effects = d.at(linked_at, Triaged(triaged(referral_id="REF-2", rag=Rag.RED, at=linked_at), partition=0))
     sent = [e for e in effects if isinstance(e, SendRequest)]
@@ -242,10 +248,10 @@ def test_a_linked_referral_after_assembly_opens_a_new_round() -> None:
     assert sorted(r.agency for r in round2) == sorted(GREEN_ALL)
     assert all(r.request_id == stable_id("request", "CASE-1", r.agency, 2) for r in round2)
     # A round-1 answer now is late; it joins the round-2 assembly without a version of its own.
-    d.at(later + timedelta(minutes=1), Responded(response(d.request_for("police"))))
+    d.at(later + timedelta(minutes=1), answered(response(d.request_for("police"))))
     assert len(d.cases()) == 1
     for r in round2:
-        d.at(later + timedelta(minutes=2), Responded(response(r)))
+        d.at(later + timedelta(minutes=2), answered(response(r)))
     first, second = d.cases()
     assert second.case.version == 2 and second.case.completeness is Completeness.COMPLETE
     assert second.case.referral_ids == ["REF-1", "REF-2"] and not second.amended
@@ -255,7 +261,7 @@ def test_a_linked_referral_after_assembly_opens_a_new_round() -> None:
 def test_state_survives_a_json_round_trip() -> None:
     d = Driver()
     d.at(T0, Triaged(triaged(rag=Rag.RED), partition=5))
-    d.at(T0 + timedelta(minutes=1), Responded(response(d.request_for("police"))))
+    d.at(T0 + timedelta(minutes=1), answered(response(d.request_for("police"))))
     assert d.state is not None
     assert GatherState.model_validate_json(d.state.model_dump_json()) == d.state
 
@@ -265,6 +271,66 @@ def test_apply_does_not_modify_the_given_state() -> None:
     d.at(T0, Triaged(triaged(rag=Rag.GREEN), partition=0))
     assert d.state is not None
     before = d.state.model_dump()
-    apply(d.state, Responded(response(d.request_for("police"))), T0, RULES)
+    apply(d.state, answered(response(d.request_for("police"))), T0, RULES)
     apply(d.state, Tick(), T0 + timedelta(hours=80), RULES)
     assert d.state.model_dump() == before
+
+
+# The trust boundary: who answered, and answering twice -------------------------------------
+
+
+def started(rag: Rag) -> Driver:
+    d = Driver()
+    d.at(T0, Triaged(triaged(rag=rag), partition=0))
+    return d
+
+
+def test_a_response_in_another_agencys_name_is_rejected_before_anything_else() -> None:
+    d = started(Rag.AMBER)
+    claims_health = response(d.request_for("health"))
+    effects = d.at(T0 + timedelta(minutes=1), Responded(claims_health, sender="police"))
+    assert [e.reason_code for e in effects if isinstance(e, Reject)] == ["SENDER_MISMATCH"]
+    assert [a.agency for a in audits(effects, AuditAction.SENDER_MISMATCH)] == ["police"]
+    assert "health" in d.state.missing_agencies()  # the case never saw it
+
+
+def test_a_different_second_answer_is_a_conflict_and_the_first_stands() -> None:
+    d = started(Rag.AMBER)
+    request = d.request_for("police")
+    d.at(T0 + timedelta(minutes=1), answered(response(request, ResponseStatus.FOUND)))
+    effects = d.at(T0 + timedelta(minutes=2), answered(response(request, ResponseStatus.NOT_KNOWN)))
+    assert [e.reason_code for e in effects if isinstance(e, Reject)] == ["RESPONSE_CONFLICT"]
+    assert len(audits(effects, AuditAction.RESPONSE_CONFLICT)) == 1
+    police = [c for c in d.state.contributions if c.agency == "police"]
+    assert [c.status for c in police] == [ResponseStatus.FOUND]
+
+
+@pytest.mark.parametrize("corrects, expected", [
+    ("police-answer-1", ResponseStatus.NOT_KNOWN),  # names the standing answer: it replaces it
+    ("some-other-answer", ResponseStatus.FOUND),  # names another: a conflict, the first stands
+])
+def test_a_correction_must_name_the_answer_it_replaces(corrects: str, expected: ResponseStatus) -> None:
+    d = started(Rag.AMBER)
+    request = d.request_for("police")
+    first = response(request, ResponseStatus.FOUND).model_copy(update={"response_id": "police-answer-1"})
+    d.at(T0 + timedelta(minutes=1), answered(first))
+    fix = response(request, ResponseStatus.NOT_KNOWN).model_copy(
+        update={"response_id": "police-answer-2", "corrects": corrects})
+    d.at(T0 + timedelta(minutes=2), answered(fix))
+    assert [c.status for c in d.state.contributions if c.agency == "police"] == [expected]
+
+
+def test_a_correction_after_assembly_amends_the_case_once() -> None:
+    d = started(Rag.GREEN)
+    for agency in GREEN_ALL:
+        answer = response(d.request_for(agency)).model_copy(update={"response_id": f"{agency}-1"})
+        d.at(T0 + timedelta(minutes=1), answered(answer))
+    assert d.state.phase is Phase.ASSEMBLED
+    fix = response(d.request_for("police"), ResponseStatus.NOT_KNOWN).model_copy(
+        update={"response_id": "police-2", "corrects": "police-1"})
+    effects = d.at(T0 + timedelta(minutes=5), answered(fix))
+    assert len(audits(effects, AuditAction.RESPONSE_CORRECTED)) == 1
+    version = d.state.version
+    # Redelivered, the correction changes nothing more.
+    assert d.at(T0 + timedelta(minutes=6), answered(fix)) == [Ignored("DUPLICATE_RESPONSE")]
+    assert d.state.version == version

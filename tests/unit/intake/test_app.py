@@ -9,15 +9,15 @@ from unittest.mock import MagicMock
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mash_common.settings import KafkaSettings
 from mash_common.streams import Position
 from services.intake.app import EXIT_ON_ERROR, create_app, stop_worker
 from services.intake.metrics import IntakeMetrics
 from services.intake.settings import IntakeSettings
+from tests.support.kafka import offline_settings
 
 
 def test_create_app_wires_agents_tables_and_internal_topic(tmp_path: Path) -> None:
-    settings = IntakeSettings(kafka=KafkaSettings(topic_prefix="t1."), datadir=tmp_path,
+    settings = IntakeSettings(kafka=offline_settings("t1."), datadir=tmp_path,
                               metrics_port=0)
     app = create_app(settings)
     assert app.conf.id == "t1.mash-intake"

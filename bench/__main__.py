@@ -1,5 +1,5 @@
-"""`python -m bench [b1 b2 b3 memory profile] [--quick]`: runs the benchmarks on the local
-broker and writes bench/results/<timestamp>/report.md and report.json.
+"""`python -m bench [b1 b2 b3 memory profile] [--quick]`: runs the benchmarks on a local
+secured broker (the bench's own, with a plaintext listener for B1's TLS cost) and writes bench/results/<timestamp>/report.md and report.json.
 
 Benchmarks print figures; they do not pass or fail. See bench/README.md.
 """
@@ -20,12 +20,11 @@ from types import FrameType
 from rich.console import Console
 
 from bench import deadlines, latency, memory, profiling, report, throughput
+from bench.broker import BenchBroker
 from bench.harness import results_root
 from bench.machine import describe
 from bench.session import Ctx, Session
-from mash_demo.pipeline import Broker
 from mash_demo.processes import ROOT
-from mash_sdk.simulated.agency import PROFILES
 
 ALL = ("b1", "b2", "b3", "memory", "profile")
 
@@ -44,8 +43,7 @@ def run(ctx: Ctx, chosen: list[str]) -> None:
     if {"b1", "b2", "profile"} & set(chosen):
         # One pipeline for throughput, profile and latency: B2's rates come from B1's.
         _loadavg(ctx, "B1/B2 start")
-        with Session(ctx, "t", due_s=(600.0, 600.0, 600.0), profile=PROFILES["instant"],
-                     people=120_000) as session:
+        with Session(ctx, "t", **throughput.SESSION) as session:
             r["b1"] = throughput.run(ctx, session) if "b1" in chosen else throughput.calibrate(ctx, session)
             _loadavg(ctx, "B1 end")
             if "profile" in chosen:
@@ -53,6 +51,10 @@ def run(ctx: Ctx, chosen: list[str]) -> None:
             if "b2" in chosen:
                 r["b2"] = latency.run(ctx, session, r["b1"]["referrals_per_s"])
                 _loadavg(ctx, "B2 end")
+    if "b1" in chosen:
+        # After the secured pipeline has gone, so the two legs never share the machine.
+        r["b1"]["security_cost"] = throughput.security_cost(ctx, r["b1"])
+        _loadavg(ctx, "B1 plaintext end")
     if "b3" in chosen:
         rate = r.get("b1", {}).get("referrals_per_s")
         r["b3"] = deadlines.run(ctx, rate)
@@ -68,8 +70,15 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"any of {', '.join(ALL)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a few minutes")
     parser.add_argument("--latest", action="store_true",
-                        help="also copy the report to bench/results/latest/")
+                        help="also copy the report to bench/results/latest/ (only if the run completed; "
+                             "never for --quick)")
+    parser.add_argument("--broker", choices=("own", "dev"), default="own",
+                        help="own (default): the bench's broker in var/bench-kafka on free ports, with a "
+                             "PLAINTEXT listener for B1's TLS+SCRAM cost; dev: the development broker "
+                             "(or MASH_KAFKA_CLIENT_CONFIG's cluster), secured leg only")
     args = parser.parse_args(argv)
+    if args.latest and args.quick:
+        parser.error("--latest takes a full run, not --quick")
     chosen = list(args.benchmarks) or list(ALL)
     if unknown := set(chosen) - set(ALL):
         parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; choose from {', '.join(ALL)}")
@@ -78,13 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(highlight=False)
     stamp = datetime.now().strftime("%Y%m%d%H%M%S")
     out_dir = results_root() / stamp
-    ctx = Ctx(bootstrap="", run_dir=ROOT / "var" / "bench" / stamp, stamp=stamp, quick=args.quick,
-              console=console)
-    ctx.say(f"[bold]mash-hub benchmarks[/bold] {' '.join(chosen)}{' (quick)' if args.quick else ''}  "
-            f"run {stamp}  (logs: {ctx.run_dir})")
-    broker = Broker.ensure(ctx.say)
-    ctx.bootstrap = broker.bootstrap
-    ctx.results.update({"run": stamp, "quick": args.quick, "benchmarks": chosen, "machine": describe()})
+    run_dir = ROOT / "var" / "bench" / stamp
+    console.print(f"[bold]mash-hub benchmarks[/bold] {' '.join(chosen)}{' (quick)' if args.quick else ''}  "
+                  f"run {stamp}  (logs: {run_dir})")
+    if args.broker == "own" and os.environ.get("MASH_KAFKA_CLIENT_CONFIG"):
+        parser.error("MASH_KAFKA_CLIENT_CONFIG names a cluster: use --broker dev")
+    broker = BenchBroker.own(console.print) if args.broker == "own" else BenchBroker.shared(console.print)
+    ctx = Ctx(broker=broker, run_dir=run_dir, stamp=stamp, quick=args.quick, console=console)
+    ctx.results.update({"run": stamp, "quick": args.quick, "benchmarks": chosen,
+                        "machine": describe(broker.version()),
+                        "broker": {"which": args.broker, "bootstrap": broker.bootstrap,
+                                   "plaintext_bootstrap": broker.plaintext_bootstrap}})
     started = time.monotonic()
     status = 0
     try:
@@ -93,13 +106,17 @@ def main(argv: list[str] | None = None) -> int:
         ctx.say("[red]interrupted: writing what was measured[/red]")
         status = 130
     finally:
+        try:
+            ctx.close()
+        except Exception as exc:  # cleanup only: the figures stand either way
+            ctx.say(f"[yellow]could not remove the loops' topics and principal: {type(exc).__name__}[/yellow]")
         ctx.results["duration_s"] = round(time.monotonic() - started, 1)
         _loadavg(ctx, "end")
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report.json").write_text(json.dumps(ctx.results, indent=2, default=str) + "\n")
         (out_dir / "report.md").write_text(report.markdown(ctx.results))
         ctx.say(f"report: {out_dir / 'report.md'}")
-        if args.latest:
+        if args.latest and status == 0:
             latest = results_root() / "latest"
             latest.mkdir(parents=True, exist_ok=True)
             for name in ("report.md", "report.json"):

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from bench.harness import CaseRecord, pctl, send_open_loop
+from bench.harness import CaseRecord, pctl
 from bench.session import Ctx, Session
 from mash_demo.processes import FAUST_READY
 from mash_sdk.simulated.agency import PROFILES
@@ -57,7 +57,7 @@ def phase(ctx: Ctx, session: Session, label: str, rate: float, n: int, kill_at_s
     sent: dict[str, float] = {}
 
     def send() -> None:
-        sent.update(send_open_loop(session.kafka, items, session.kafka.topics.referrals, rate))
+        sent.update(session.open_loop(items, rate))
 
     sender = threading.Thread(target=send, daemon=True)
     t0 = time.time()

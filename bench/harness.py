@@ -11,18 +11,18 @@ import re
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from bench.machine import broker_pid, free_port
+from bench.machine import free_port
 from mash_common.contracts import (
     AssembledCase,
     InformationRequest,
@@ -34,6 +34,7 @@ from mash_common.contracts import (
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from mash_demo.background import BackgroundLoop
 from mash_demo.hub_system import HubSystem
 from mash_demo.pipeline import Pipeline, PipelineOptions
@@ -82,33 +83,74 @@ def prepare_referrals(run_tag: str, count: int, first_person: int, people_total:
     return out
 
 
-def bench_producer(kafka: KafkaSettings, linger_ms: float) -> Producer:
-    return Producer(kafka.confluent_config(**{"enable.idempotence": True, "linger.ms": linger_ms}))
+class Sender(Protocol):
+    """Where a sender's items go: one or several producers."""
+
+    def produce(self, item: Prepared) -> None: ...  # raises BufferError when the queue is full
+    def poll(self, timeout: float) -> None: ...
+    def flush(self, timeout: float) -> None: ...
 
 
-def send_burst(kafka: KafkaSettings, items: list[Prepared], topic: str) -> float:
-    """Produce everything as fast as the client takes it; returns the wall time it started."""
-    producer = bench_producer(kafka, linger_ms=5)
+class SourceSystems:
+    """The load generator as the source systems: each referral is written by its own source
+    system's producer, as that system's principal, to that system's own topic."""
+
+    def __init__(self, sources: Mapping[str, KafkaSettings], linger_ms: float) -> None:
+        self.producers = {s: Producer(k.producer_config(**{"linger.ms": linger_ms})) for s, k in sources.items()}
+        self.topics = {s: k.topics.referrals(s) for s, k in sources.items()}
+
+    def produce(self, item: Prepared) -> None:
+        self.producers[item.source_system].produce(self.topics[item.source_system], key=item.key,
+                                                   value=item.value)
+
+    def poll(self, timeout: float) -> None:
+        for producer in self.producers.values():
+            producer.poll(timeout)
+
+    def flush(self, timeout: float) -> None:
+        for producer in self.producers.values():
+            producer.flush(timeout)
+
+
+class OneTopic:
+    """A plain producer to one topic (the probe and baseline loops)."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, linger_ms: float) -> None:
+        self.producer = Producer(kafka.producer_config(**{"linger.ms": linger_ms}))
+        self.topic = topic
+
+    def produce(self, item: Prepared) -> None:
+        self.producer.produce(self.topic, key=item.key, value=item.value)
+
+    def poll(self, timeout: float) -> None:
+        self.producer.poll(timeout)
+
+    def flush(self, timeout: float) -> None:
+        self.producer.flush(timeout)
+
+
+def send_burst(sender: Sender, items: list[Prepared]) -> float:
+    """Produce everything as fast as the clients take it (linger 5 ms); returns the wall time
+    it started."""
     started = time.time()
     for p in items:
         while True:
             try:
-                producer.produce(topic, key=p.key, value=p.value)
+                sender.produce(p)
                 break
             except BufferError:
-                producer.poll(0.01)
-        producer.poll(0)
-    producer.flush(60)
+                sender.poll(0.01)
+        sender.poll(0)
+    sender.flush(60)
     return started
 
 
-def send_open_loop(kafka: KafkaSettings, items: list[Prepared], topic: str, rate: float,
-                   on_progress: Callable[[int], None] | None = None,
-                   produce: Callable[[Producer, Prepared, float], None] | None = None) -> dict[str, float]:
+def send_open_loop(sender: Sender, items: list[Prepared], rate: float,
+                   on_progress: Callable[[int], None] | None = None) -> dict[str, float]:
     """Open loop: item i is due at start + i/rate whatever happened before. Returns each
     referral's *intended* send time (epoch seconds): latency is measured from it, so a sender
-    or broker stall shows up in the figures instead of hiding (coordinated omission)."""
-    producer = bench_producer(kafka, linger_ms=0)
+    or broker stall shows up in the figures instead of hiding (coordinated omission).
+    The sender's producers should linger 0."""
     intended: dict[str, float] = {}
     t0 = time.time() + 0.2
     for i, p in enumerate(items):
@@ -116,14 +158,11 @@ def send_open_loop(kafka: KafkaSettings, items: list[Prepared], topic: str, rate
         while (pause := due - time.time()) > 0:
             time.sleep(min(pause, 0.05))  # pacing the schedule
         intended[p.referral_id] = due
-        if produce is not None:
-            produce(producer, p, due)
-        else:
-            producer.produce(topic, key=p.key, value=p.value)
-        producer.poll(0)
+        sender.produce(p)
+        sender.poll(0)
         if on_progress is not None and i % 20 == 0:
             on_progress(i)
-    producer.flush(60)
+    sender.flush(60)
     return intended
 
 
@@ -145,17 +184,17 @@ class CaseSilence:
         return self.inner(request)
 
 
-def _actors_main(bootstrap: str, prefix: str, profile: Profile, people: int,
-                 silent: dict[str, float], ready: Any, stop: Any) -> None:
-    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix)
-    agencies = build_agencies(kafka, profile=profile, population_size=people)
+def _actors_main(agency_settings: dict[str, KafkaSettings], hub_settings: KafkaSettings, profile: Profile,
+                 people: int, silent: dict[str, float], ready: Any, stop: Any) -> None:
+    agencies = build_agencies(agency_settings, sorted(agency_settings), profile=profile,
+                              population_size=people)
     for adapter in agencies.adapters:
         rate = silent.get(adapter.settings.agency)
         if rate:
             adapter.handler = CaseSilence(adapter.handler, rate)
     agencies.start()
     agencies.wait_ready(120)
-    hub = HubSystem(kafka, decision_delay_s=HUB_DECISION_DELAY_S).start()
+    hub = HubSystem(hub_settings, decision_delay_s=HUB_DECISION_DELAY_S).start()
     ready.set()
     stop.wait()
     hub.stop()
@@ -164,9 +203,11 @@ def _actors_main(bootstrap: str, prefix: str, profile: Profile, people: int,
 
 @dataclass
 class Actors:
-    """Six simulated agencies and the simulated hub case system in one child process."""
+    """The simulated agencies and the simulated hub case system in one child process, each
+    connecting as its own principal."""
 
-    kafka: KafkaSettings
+    agencies: dict[str, KafkaSettings]
+    hub: KafkaSettings
     profile: Profile
     people: int
     silent: dict[str, float] = field(default_factory=dict)
@@ -177,8 +218,7 @@ class Actors:
         ctx = mp.get_context("spawn")
         ready, self._stop = ctx.Event(), ctx.Event()
         self.proc = ctx.Process(target=_actors_main, name="bench-actors", daemon=True, args=(
-            self.kafka.bootstrap_servers, self.kafka.topic_prefix, self.profile, self.people,
-            self.silent, ready, self._stop))
+            self.agencies, self.hub, self.profile, self.people, self.silent, ready, self._stop))
         self.proc.start()
         if not ready.wait(180):
             raise RuntimeError("simulated agencies did not get ready in 180 s")
@@ -201,30 +241,27 @@ class Actors:
 
 @dataclass
 class Run:
-    """One pipeline on its own topic prefix, with free metrics ports."""
+    """One pipeline on a provisioned hub prefix, with free metrics ports."""
 
     tag: str
-    kafka: KafkaSettings
+    hub: SecuredHub
     pipeline: Pipeline
     ports: dict[str, int]
 
     @classmethod
-    def create(cls, bootstrap: str, tag: str, run_dir: Path, *, due_s: tuple[float, float, float],
+    def create(cls, hub: SecuredHub, tag: str, run_dir: Path, *, due_s: tuple[float, float, float],
                extra_env: dict[str, dict[str, str]] | None = None) -> Run:
-        kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"{tag}.")
         ports = {s: free_port() for s in ("intake", "enrichment", "routing")}
-        env: dict[str, dict[str, str]] = {s: {f"MASH_{s.upper()}_METRICS_PORT": str(p)}
-                                          for s, p in ports.items()}
-        env["intake"]["MASH_INTAKE_LOG_LEVEL"] = "WARNING"
+        env: dict[str, dict[str, str]] = {"intake": {"MASH_INTAKE_LOG_LEVEL": "WARNING"}}
         for service, extra in (extra_env or {}).items():
             env.setdefault(service, {}).update(extra)
         options = PipelineOptions(run_dir=run_dir / tag, due_red_s=due_s[0], due_amber_s=due_s[1],
-                                  due_green_s=due_s[2], log_level="info", extra_env=env)
-        return cls(tag, kafka, Pipeline(kafka, options), ports)
+                                  due_green_s=due_s[2], metrics_ports=ports, log_level="info",
+                                  extra_env=env)
+        return cls(tag, hub, Pipeline(hub, options), ports)
 
     def start(self, say: Say) -> Run:
-        # Each service creates its own internal topics before it starts (mash_common.streams).
-        self.pipeline.provision()
+        # The hub's topics are provisioned; each service creates its own internal topics.
         self.pipeline.start(say)
         return self
 
@@ -277,8 +314,8 @@ def end_offsets(kafka: KafkaSettings, prefix: str | None = None) -> dict[str, in
 
 def mean_record_size(kafka: KafkaSettings, counts: dict[str, int], per_topic: int = 200) -> float:
     """Mean value+key size over the run's topics, sampled from each topic's head and weighted
-    by its message count."""
-    consumer = Consumer(consumer_config(kafka, **{"group.id": f"{kafka.topic_prefix}bench-size",
+    by its message count. Needs the administrator: services' internal topics are only theirs."""
+    consumer = Consumer(consumer_config(kafka, **{"group.id": f"{kafka.topic_prefix}mash-ops-bench-size",
                                                   "enable.auto.commit": False,
                                                   "enable.partition.eof": True}))
     total_bytes = 0.0
@@ -325,8 +362,8 @@ class CaseRecord:
 
 
 class Tracker(BackgroundLoop):
-    """Reads the run's triaged, assembled and outcome topics from the beginning, in a thread,
-    and keeps per referral and per case the Kafka timestamps (CreateTime: when the producing
+    """Reads the run's triaged, assembled and outcome topics from the beginning, in a thread
+    (as ops.reader: it only observes), and keeps per referral and per case the Kafka timestamps (CreateTime: when the producing
     stage sent it) of what matters. Times are epoch seconds."""
 
     thread_name = "bench-tracker"
@@ -354,7 +391,7 @@ class Tracker(BackgroundLoop):
         tps = [tp for tp in topic_partitions(self.kafka)
                if tp.topic in wanted or tp.topic.startswith(f"{prefix}mash.outcomes.")]
         consumer = Consumer(consumer_config(self.kafka, **{
-            "group.id": f"{prefix}bench-tracker", "enable.auto.commit": False}))
+            "group.id": f"{prefix}mash-ops-bench-tracker", "enable.auto.commit": False}))
         consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in tps])
         serde = AvroSerde()
         try:
@@ -427,9 +464,8 @@ class Tracker(BackgroundLoop):
 class ProcessSet:
     """The processes a benchmark accounts for: workers, agencies+hub, the broker JVM, this one."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], broker: int | None) -> None:
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
-        broker = broker_pid()
         if broker is not None:
             self.procs["broker"] = psutil.Process(broker)
         self.procs["bench driver"] = psutil.Process()

@@ -22,11 +22,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from hdrh.histogram import HdrHistogram
 
+from bench.broker import Leg
 from bench.harness import (
     DECISION,
     GATHERED,
     HUB_DECISION_DELAY_S,
     RECEIVED,
+    OneTopic,
     Prepared,
     consumer_config,
     send_open_loop,
@@ -54,7 +56,7 @@ def pipeline_phase(ctx: Ctx, session: Session, share: float, rate: float, durati
     items = session.referrals(f"l{round(share * 100)}", n)
     ids = [p.referral_id for p in items]
     with ctx.bar(f"B2 {share:.0%} load: {rate:.1f}/s sent", n) as show:
-        intended = send_open_loop(session.kafka, items, session.kafka.topics.referrals, rate, show)
+        intended = session.open_loop(items, rate, show)
         show(n)
     tracker = session.tracker
     with ctx.bar(f"B2 {share:.0%} load: decided", n) as show:
@@ -75,12 +77,11 @@ def pipeline_phase(ctx: Ctx, session: Session, share: float, rate: float, durati
 # the echo probe ------------------------------------------------------------------------------
 
 
-def _hop(bootstrap: str, source: str, target: str, ready: Any, stop: Any) -> None:
-    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+def _hop(kafka: KafkaSettings, source: str, target: str, ready: Any, stop: Any) -> None:
     consumer = Consumer(consumer_config(kafka, **{"group.id": f"{source}-hop", "enable.auto.commit": False,
                                                   "fetch.wait.max.ms": 100}))
     consumer.assign([TopicPartition(source, p, 0) for p in range(PARTITIONS)])
-    producer = Producer(kafka.confluent_config(**{"linger.ms": 0, "enable.idempotence": True}))
+    producer = Producer(kafka.producer_config(**{"linger.ms": 0}))
     consumer.poll(0.2)
     ready.set()
     while not stop.is_set():
@@ -93,10 +94,11 @@ def _hop(bootstrap: str, source: str, target: str, ready: Any, stop: Any) -> Non
 
 
 def echo_probe(ctx: Ctx, share: float, rate: float, duration_s: float, size: int) -> dict[str, Any]:
-    kafka = KafkaSettings(bootstrap_servers=ctx.bootstrap)
-    base = f"{ctx.tag('probe')}{round(share * 100)}"
+    # On the secured listener as the loops' own principal, like the pipeline it is compared with.
+    kafka = ctx.loops.settings(Leg.SECURED)
+    base = f"{ctx.loops.prefix}probe{round(share * 100)}"
     topics = [f"{base}.t1", f"{base}.t2", f"{base}.t3"]
-    admin = AdminClient(kafka.confluent_config())
+    admin = AdminClient(ctx.broker.admin.confluent_config())
     for fut in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics]).values():
         fut.result(30)
     mpctx = mp.get_context("spawn")
@@ -104,7 +106,7 @@ def echo_probe(ctx: Ctx, share: float, rate: float, duration_s: float, size: int
     hops = []
     for source, target in ((topics[0], topics[1]), (topics[1], topics[2])):
         ready = mpctx.Event()
-        proc = mpctx.Process(target=_hop, args=(ctx.bootstrap, source, target, ready, stop), daemon=True)
+        proc = mpctx.Process(target=_hop, args=(kafka, source, target, ready, stop), daemon=True)
         proc.start()
         ready.wait(60)
         hops.append(proc)
@@ -128,7 +130,7 @@ def echo_probe(ctx: Ctx, share: float, rate: float, duration_s: float, size: int
     items = [Prepared(f"probe-{i:07d}", "", f"probe-{i:07d}".encode(), payload) for i in range(n)]
     try:
         with ctx.bar(f"probe {share:.0%} load: {rate:.1f}/s sent", n) as show:
-            intended = send_open_loop(kafka, items, topics[0], rate, show)
+            intended = send_open_loop(OneTopic(kafka, topics[0], linger_ms=0), items, rate, show)
             show(n)
         deadline = time.monotonic() + 30
         while len(arrived) < n and time.monotonic() < deadline:

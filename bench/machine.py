@@ -12,9 +12,6 @@ from typing import Any
 
 import psutil
 
-from mash_demo.pipeline import _local_kafka
-from mash_demo.processes import ROOT
-
 
 def cpu_model() -> str:
     try:
@@ -33,18 +30,7 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def broker_version() -> str:
-    """The Kafka version of the local broker, from the kafka-server jar it runs."""
-    jars = sorted((ROOT / "var" / "kafka" / "jars").glob("kafka-server-[0-9]*.jar"))
-    return jars[0].stem.removeprefix("kafka-server-") if jars else "unknown"
-
-
-def broker_pid() -> int | None:
-    status = _local_kafka().status()
-    return status.pid if status.running else None
-
-
-def describe() -> dict[str, Any]:
+def describe(kafka_broker: str) -> dict[str, Any]:
     mem = psutil.virtual_memory()
     return {
         "host": socket.gethostname(),
@@ -62,7 +48,7 @@ def describe() -> dict[str, Any]:
             "librdkafka": __import__("confluent_kafka").libversion()[0],
             "fastavro": _version("fastavro"),
             "pydantic": _version("pydantic"),
-            "kafka_broker": broker_version(),
+            "kafka_broker": kafka_broker,
         },
     }
 

@@ -12,7 +12,6 @@ import threading
 import time
 from typing import Any
 
-from bench.harness import send_burst
 from bench.session import Ctx, Session
 from mash_sdk.simulated.agency import PROFILES
 
@@ -51,12 +50,11 @@ def run(ctx: Ctx) -> dict[str, Any]:
         rest = session.referrals("b", targets[1] - targets[0])
         previous = 0
         for target, batch in zip(targets, (first, rest), strict=True):
-            sender = threading.Thread(target=send_burst, args=(session.kafka, batch, session.kafka.topics.referrals),
-                                      daemon=True)
+            sender = threading.Thread(target=session.burst, args=(batch,), daemon=True)
             sender.start()
             reached, took = _wait_open(ctx, session, target, cap_s)
             rss = {k: v for k, v in procs.rss().items() if k in idle}
-            step = {"target": target, "reached": reached, "seconds": took,
+            step: dict[str, Any] = {"target": target, "reached": reached, "seconds": took,
                     "fill_rate_per_s": (reached - previous) / took if took else 0.0, "rss": rss,
                     "bytes_per_case": {k: (rss[k] - idle[k]) / reached if reached else None for k in idle}}
             out["steps"].append(step)

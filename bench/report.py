@@ -29,10 +29,54 @@ def _machine(r: dict[str, Any]) -> list[str]:
         "  (other engineers run tests on this machine and broker at the same time: figures are noisy)",
         f"- Python {v['python']}, faust-streaming {v['faust-streaming']}, aiokafka {v['aiokafka']}, "
         f"confluent-kafka {v['confluent-kafka']} (librdkafka {v['librdkafka']}), fastavro {v['fastavro']}, "
-        f"pydantic {v['pydantic']}; Kafka broker {v['kafka_broker']} (single local KRaft node, -Xmx512m)",
+        f"pydantic {v['pydantic']}; Kafka broker {v['kafka_broker']} (single local KRaft node)",
+        f"- broker: {_broker(r.get('broker', {}))}",
         f"- run {r['run']}{' (quick mode: small sizes)' if r.get('quick') else ''}, took {_f(r.get('duration_s'), 0)} s",
         "",
     ]
+
+
+def _broker(b: dict[str, Any]) -> str:
+    where = ("the bench's own, var/bench-kafka" if b.get("which") == "own"
+             else "the development broker (or MASH_KAFKA_CLIENT_CONFIG's cluster)")
+    plain = f"; PLAINTEXT listener {b['plaintext_bootstrap']} for B1's plaintext leg" if b.get(
+        "plaintext_bootstrap") else ""
+    return (f"{where}, SASL_SSL {b.get('bootstrap', '?')} (SCRAM-SHA-512 over TLS, StandardAuthorizer, nothing "
+            f"allowed without an ACL){plain}. Every party connects as its own principal with only its own ACLs: "
+            "services, agencies, the hub system, the load generator as each source system; trackers and offsets "
+            "as ops.reader; record sizes as admin (internal topics)")
+
+
+def _security(b: dict[str, Any]) -> list[str]:
+    cost = b.get("security_cost")
+    if not cost:
+        return []
+    if "skipped" in cost:
+        return ["### What TLS and SCRAM cost", f"Not measured: {cost['skipped']}.", ""]
+    p = cost["plaintext"]
+    ratio = cost["secured_over_plaintext"]
+    lines = [
+        "### What TLS and SCRAM cost (B1, secured against plaintext, same run)",
+        f"The same B1 ({p['referrals']} referrals) on a fresh pipeline whose every client (services, agencies, hub, "
+        "source systems, tracker) uses the same broker's PLAINTEXT listener as User:ANONYMOUS, which holds the same "
+        "grants the principals hold on the secured listener (so the authorizer does comparable work; only TLS and "
+        "SASL/SCRAM differ). The baseline loop ran on each listener too. Order: " + cost["order"] + ".",
+        "",
+        "| figure | SASL_SSL | PLAINTEXT | secured / plaintext |",
+        "| --- | --- | --- | --- |",
+        f"| referrals/s | {_f(b['referrals_per_s'])} | {_f(p['referrals_per_s'])} | "
+        f"**{_f(ratio['referrals_per_s'], 3)}** |",
+        f"| Kafka messages/s | {_f(b['kafka_messages_per_s'], 0)} | {_f(p['kafka_messages_per_s'], 0)} | "
+        f"{_f(ratio['kafka_messages_per_s'], 3)} |",
+        f"| messages per referral | {_f(b['messages_per_referral'])} | {_f(p['messages_per_referral'])} | |",
+        f"| baseline loop messages/s | {_f(b['baseline']['messages_per_s'], 0)} | "
+        f"{_f(p['baseline']['messages_per_s'], 0)} | {_f(ratio['baseline_messages_per_s'], 3)} |",
+    ]
+    for name, r in ratio["cpu_ms_per_referral"].items():
+        lines.append(f"| CPU ms per referral: {name} | {_f(b['cpu_ms_per_referral'][name], 2)} | "
+                     f"{_f(p['cpu_ms_per_referral'].get(name), 2)} | {_f(r, 3)} |")
+    lines.append("")
+    return lines
 
 
 def _b1(b: dict[str, Any]) -> list[str]:
@@ -40,7 +84,7 @@ def _b1(b: dict[str, Any]) -> list[str]:
     t = b["targets"]
     lines = [
         "## B1 throughput (saturation)",
-        f"{b['referrals']} referrals (each about a different child, so each opens its own case), produced as a "
+        f"On the secured listener. {b['referrals']} referrals (each about a different child, so each opens its own case), produced as a "
         "backlog while the workers run; six simulated agencies answering at once (profile `instant`) and the "
         "simulated hub in one process of their own. Rate = referrals / (first send -> Kafka timestamp of the last "
         "referrer's INFORMATION_GATHERED outcome, i.e. every case assembled and routed).",
@@ -71,7 +115,7 @@ def _b1(b: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {_f(ms, 2)} | {_f(100 * b['cpu_share_of_one_core'][name], 0)}% |")
     total = sum(v for k, v in b["cpu_ms_per_referral"].items() if not math.isnan(v))
     lines += [f"| total | {_f(total, 2)} | |", ""]
-    return lines
+    return lines + _security(b)
 
 
 def _b2(b: dict[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from mash_common.settings import KafkaSettings
 from tests.conftest import ROOT, _load_local_kafka
 
 pytestmark = pytest.mark.integration
@@ -34,15 +35,16 @@ def _free_port_pair() -> int:
     raise AssertionError("no free port pair")
 
 
-def _roundtrip(bootstrap: str, topic: str, create: bool) -> list[bytes]:
+def _roundtrip(admin_config: Path, topic: str, create: bool) -> list[bytes]:
+    settings = KafkaSettings(client_config=admin_config)
     if create:
-        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin = AdminClient(settings.confluent_config())
         admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
-        producer = Producer({"bootstrap.servers": bootstrap})
+        producer = Producer(settings.producer_config())
         producer.produce(topic, value=b"kept across restarts")
         assert producer.flush(30) == 0
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(settings.confluent_config(**{
+        "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}))
     consumer.subscribe([topic])
     try:
         for _ in range(150):
@@ -71,7 +73,13 @@ def test_start_stop_twice_reuses_jars_and_storage(
         assert bootstrap == f"127.0.0.1:{port}"
         meta = home / "data" / "meta.properties"
         first_meta = meta.read_text()
-        assert _roundtrip(bootstrap, "lk-test", create=True) == [b"kept across restarts"]
+        admin_config = local_kafka.admin_client_config(home)
+        # The super user's password and the broker's key are for their owner only.
+        for private in (admin_config, home / "tls" / "broker-keystore.pem",
+                        home / "tls" / "ca.key", home / "config" / "server.properties"):
+            assert private.stat().st_mode & 0o077 == 0, private
+        first_secrets = admin_config.read_text(), (home / "tls" / "ca.pem").read_text()
+        assert _roundtrip(admin_config, "lk-test", create=True) == [b"kept across restarts"]
         assert local_kafka.stop(home) is True
         assert not local_kafka.is_running(home)
 
@@ -83,7 +91,8 @@ def test_start_stop_twice_reuses_jars_and_storage(
         second_start = capfd.readouterr().err + "\n".join(messages)
         assert "Maven" not in second_start and "Formatting" not in second_start, second_start
         assert meta.read_text() == first_meta, "storage was formatted again"
-        assert _roundtrip(bootstrap, "lk-test", create=False) == [b"kept across restarts"]
+        assert (admin_config.read_text(), (home / "tls" / "ca.pem").read_text()) == first_secrets
+        assert _roundtrip(admin_config, "lk-test", create=False) == [b"kept across restarts"]
         assert local_kafka.start(port=port, home=home, progress=messages.append) == bootstrap
     finally:
         local_kafka.stop(home)

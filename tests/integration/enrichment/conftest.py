@@ -23,6 +23,7 @@ from mash_common.contracts import (
     TriagedReferral,
     utcnow,
 )
+from mash_common.hubconfig import HubConfig
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
 from mash_demo.access import SecuredHub

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from mash_common.access import Kind
 from mash_common.contracts import (
     AuditEvent,
     Concern,
@@ -34,9 +35,9 @@ from mash_common.contracts import (
     utcnow,
 )
 from mash_common.hubconfig import HubConfig
-from mash_common.provision import provision
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from tests.support.factories import referral
 from tests.support.kafka import Received, TopicReader, produce
 from tests.support.processes import FAUST_READY, ServiceProcess
@@ -51,12 +52,14 @@ DUE = {Rag.RED: 4, Rag.AMBER: 8, Rag.GREEN: 16}  # seconds
 @dataclass
 class Hub:
     kafka: KafkaSettings
+    secured: SecuredHub
     worker: ServiceProcess
     reader: TopicReader
     run: str
 
-    def send(self, key: str, value: bytes) -> None:
-        produce(self.kafka, self.kafka.topics.referrals, [(key, value)])
+    def send(self, key: str, value: bytes, source: str = "school-portal") -> None:
+        """Write to the source system's own topic, as that source system."""
+        produce(self.secured.source(source), self.kafka.topics.referrals(source), [(key, value)])
 
     def outputs(self, count: int) -> list[tuple[str, Contract]]:
         """Exactly the records that arrive after this call's start: `count`, then silence."""
@@ -88,15 +91,12 @@ def only(records: list[tuple[str, Contract]], model: type[Any]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def hub(kafka_bootstrap: str, hub_config: HubConfig, tmp_path_factory: pytest.TempPathFactory
+def hub(module_hub: SecuredHub, hub_config: HubConfig, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[Hub]:
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
-    provision(kafka, hub_config)
+    kafka = module_hub.admin
     workdir: Path = tmp_path_factory.mktemp("intake")
     env = {
-        "MASH_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "MASH_KAFKA_TOPIC_PREFIX": prefix,
+        **module_hub.env(Kind.SERVICE, "intake"),
         "MASH_INTAKE_DATADIR": str(workdir / "data"),
         "MASH_INTAKE_METRICS_PORT": "0",
         "MASH_INTAKE_DUE_RED_S": str(DUE[Rag.RED]),
@@ -111,7 +111,7 @@ def hub(kafka_bootstrap: str, hub_config: HubConfig, tmp_path_factory: pytest.Te
     worker.start()
     try:
         worker.wait_for_log(FAUST_READY, timeout_s=90)
-        yield Hub(kafka, worker, reader, uuid.uuid4().hex[:6])
+        yield Hub(kafka, module_hub, worker, reader, uuid.uuid4().hex[:6])
     except BaseException:
         print(worker.tail(120))
         raise
@@ -171,7 +171,7 @@ def test_garbage_bytes_are_dead_lettered_and_the_partition_flows(hub: Hub) -> No
     assert summary(out) == Counter({"deadletter": 1, "audit:REFERRAL_REJECTED": 1})
     dead: DeadLetter = only(out, DeadLetter)
     assert (dead.value, dead.key, dead.reason_code, dead.stage) == (garbage, key.encode(), "BAD_MARKER", "intake")
-    assert dead.topic == hub.kafka.topics.referrals and dead.offset >= 0
+    assert dead.topic == hub.kafka.topics.referrals("school-portal") and dead.offset >= 0
 
 
 def test_rule_breaking_referral_is_rejected_with_every_problem(hub: Hub) -> None:
@@ -232,7 +232,7 @@ def test_referral_about_a_child_with_an_open_case_joins_it(
     r = referral(f"{hub.run}-{suffix}", received_at=utcnow(), subject=subject,
                  source_system="police-niche", cin_referral_source="6",
                  concerns=[Concern.PHYSICAL_ABUSE], indicators=[Indicator.CHILD_DISCLOSURE])
-    hub.send(r.referral_id, encode(r))
+    hub.send(r.referral_id, encode(r), source="police-niche")
     out = hub.outputs(6)
     assert summary(out) == Counter({
         "referrals.triaged": 1, "outcomes.police-niche:RECEIVED": 1, "audit:REFERRAL_RECEIVED": 1,
@@ -260,3 +260,26 @@ def test_restart_between_two_sends_still_yields_one_case(hub: Hub) -> None:
     hub.send(r.referral_id, value)
     after = hub.outputs(1)
     assert summary(after) == Counter({"audit:REFERRAL_DUPLICATE": 1})
+
+
+def test_a_referral_in_another_source_systems_name_is_never_processed(hub: Hub) -> None:
+    """The police system writes, on its own topic, a referral claiming the school portal."""
+    r = referral(f"{hub.run}-FORGED", received_at=utcnow(), subject=child(100000004),
+                 source_system="school-portal")
+    value = encode(r)
+    hub.send(r.referral_id, value, source="police-niche")
+    out = hub.outputs(4)
+    assert summary(out) == Counter({
+        "deadletter": 1, "outcomes.police-niche:REJECTED": 1,
+        "audit:SENDER_MISMATCH": 1, "audit:NOTIFICATION_SENT": 1,
+    })
+    dead: DeadLetter = only(out, DeadLetter)
+    assert dead.reason_code == "SENDER_MISMATCH" and dead.value == value
+    assert dead.topic == hub.kafka.topics.referrals("police-niche")
+    security: AuditEvent = next(e for _, e in out if isinstance(e, AuditEvent)
+                                and e.action.value == "SENDER_MISMATCH")
+    assert security.agency == "police-niche" and security.reference == r.referral_id
+    # The school portal, whose name was used, hears nothing; the real sender is told why.
+    note: OutcomeNotification = only(out, OutcomeNotification)
+    assert note.recipient == "police-niche"
+    assert [x.split(":")[0] for x in note.reasons] == ["SENDER_MISMATCH"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mash_common.access import Kind
 from mash_common.contracts import (
     AssembledCase,
     AuditAction,
@@ -32,6 +33,7 @@ from mash_common.hubconfig import HubConfig
 from mash_common.ids import stable_id
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from tests.support.factories import referral
 from tests.support.kafka import Received, TopicReader, produce_records
 from tests.support.processes import ServiceProcess
@@ -44,13 +46,12 @@ GATHERED, DECISION = NotificationKind.INFORMATION_GATHERED, NotificationKind.DEC
 serde = AvroSerde()
 
 
-def routing_process(settings: KafkaSettings, tmp_path: Path, name: str) -> ServiceProcess:
+def routing_process(secured: SecuredHub, tmp_path: Path, name: str) -> ServiceProcess:
     return ServiceProcess(
         name,
         ["-m", "services.routing", "worker"],
         env={
-            "MASH_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "MASH_KAFKA_TOPIC_PREFIX": settings.topic_prefix,
+            **secured.env(Kind.SERVICE, "routing"),
             "MASH_ROUTING_METRICS_PORT": "0",
             # Its own data dir: a restarted worker's state can only come from the changelog.
             "MASH_ROUTING_DATADIR": str(tmp_path / f"{name}-data"),
@@ -63,8 +64,8 @@ def routing_process(settings: KafkaSettings, tmp_path: Path, name: str) -> Servi
 
 
 @pytest.fixture
-def routing_worker(provisioned: KafkaSettings, tmp_path: Path) -> Iterator[ServiceProcess]:
-    with routing_process(provisioned, tmp_path, "routing").running(timeout_s=60) as worker:
+def routing_worker(secured_hub: SecuredHub, tmp_path: Path) -> Iterator[ServiceProcess]:
+    with routing_process(secured_hub, tmp_path, "routing").running(timeout_s=60) as worker:
         yield worker
 
 
@@ -107,7 +108,7 @@ def outcomes(got: list[Received], prefix: str) -> list[tuple[str, OutcomeNotific
 
 
 def test_case_and_decisions_to_exact_notifications_dead_letter_revision_and_redelivery(
-    provisioned: KafkaSettings, hub_config: HubConfig, routing_worker: ServiceProcess
+    provisioned: KafkaSettings, secured_hub: SecuredHub, hub_config: HubConfig, routing_worker: ServiceProcess
 ) -> None:
     names = provisioned.topics
     prefix = provisioned.topic_prefix
@@ -126,26 +127,26 @@ def test_case_and_decisions_to_exact_notifications_dead_letter_revision_and_rede
 
     with TopicReader(provisioned, watched) as reader:
         # Assembly: each referrer's system hears the case is with the decision makers.
-        produce_records(provisioned, names.assembled, [(CASE, v1)])
+        produce_records(secured_hub.service("enrichment"), names.assembled, [(CASE, v1)])
         reader.poll_until(lambda got: count(got, GATHERED) >= 2, timeout_s=30)
 
         # A decision: referrers and the agencies that answered; an unknown case dead-letters.
-        produce_records(provisioned, names.decisions, [(CASE, r1), (unknown.case_id, unknown)])
+        produce_records(secured_hub.hub_system(), names.decisions, [(CASE, r1), (unknown.case_id, unknown)])
         reader.poll_until(lambda got: count(got, DECISION, 1) >= 4
                           and any(m.topic == names.deadletter for m in got), timeout_s=30)
 
         # A revised decision goes to the same recipients.
-        produce_records(provisioned, names.decisions, [(CASE, r2)])
+        produce_records(secured_hub.hub_system(), names.decisions, [(CASE, r2)])
         reader.poll_until(lambda got: count(got, DECISION, 2) >= 4, timeout_s=30)
 
         # Redelivery of everything: nothing new. Revision 3 and then amendment v2 (probation
         # answers late) follow on the same partitions, so once they are routed the
         # redelivered messages before them have been too.
-        produce_records(provisioned, names.assembled, [(CASE, v1)])
-        produce_records(provisioned, names.decisions, [(CASE, r1), (CASE, r2), (CASE, r3)])
+        produce_records(secured_hub.service("enrichment"), names.assembled, [(CASE, v1)])
+        produce_records(secured_hub.hub_system(), names.decisions, [(CASE, r1), (CASE, r2), (CASE, r3)])
         reader.poll_until(lambda got: count(got, DECISION, 3) >= 4, timeout_s=30)
         v2 = assembled(2, {**answers, "probation": ResponseStatus.FOUND})
-        produce_records(provisioned, names.assembled, [(CASE, v2)])
+        produce_records(secured_hub.service("enrichment"), names.assembled, [(CASE, v2)])
         reader.poll_until(lambda got: count(got, DECISION, 3) >= 5, timeout_s=30)
         got = reader.drain(quiet_s=3.0)
 
@@ -195,7 +196,7 @@ def test_case_and_decisions_to_exact_notifications_dead_letter_revision_and_rede
 
 
 def test_state_survives_a_restart_so_redelivery_after_it_sends_nothing_new(
-    provisioned: KafkaSettings, tmp_path: Path
+    provisioned: KafkaSettings, secured_hub: SecuredHub, tmp_path: Path
 ) -> None:
     names, prefix = provisioned.topics, provisioned.topic_prefix
     v1 = assembled(1, {"police": ResponseStatus.FOUND})
@@ -207,15 +208,15 @@ def test_state_survives_a_restart_so_redelivery_after_it_sends_nothing_new(
         return sum(1 for _, n in outcomes(got, prefix) if n.kind is kind and n.revision == revision)
 
     with TopicReader(provisioned, watched) as reader:
-        with routing_process(provisioned, tmp_path, "routing-a").running(timeout_s=60):
-            produce_records(provisioned, names.assembled, [(CASE, v1)])
-            produce_records(provisioned, names.decisions, [(CASE, r1)])
+        with routing_process(secured_hub, tmp_path, "routing-a").running(timeout_s=60):
+            produce_records(secured_hub.service("enrichment"), names.assembled, [(CASE, v1)])
+            produce_records(secured_hub.hub_system(), names.decisions, [(CASE, r1)])
             reader.poll_until(lambda got: count(got, GATHERED) >= 2 and count(got, DECISION) >= 3,
                               timeout_s=30)
         # A new worker with an empty data dir: it knows the case only from the changelog.
-        with routing_process(provisioned, tmp_path, "routing-b").running(timeout_s=60):
-            produce_records(provisioned, names.assembled, [(CASE, v1)])
-            produce_records(provisioned, names.decisions, [(CASE, r1), (CASE, r2)])
+        with routing_process(secured_hub, tmp_path, "routing-b").running(timeout_s=60):
+            produce_records(secured_hub.service("enrichment"), names.assembled, [(CASE, v1)])
+            produce_records(secured_hub.hub_system(), names.decisions, [(CASE, r1), (CASE, r2)])
             reader.poll_until(lambda got: count(got, DECISION, 2) >= 3, timeout_s=30)
             got = reader.drain(quiet_s=2.0)
     sent = [n.notification_id for _, n in outcomes(got, prefix)]
@@ -224,16 +225,16 @@ def test_state_survives_a_restart_so_redelivery_after_it_sends_nothing_new(
 
 
 def test_decision_that_overtakes_its_case_is_held_and_applied(
-    provisioned: KafkaSettings, routing_worker: ServiceProcess
+    provisioned: KafkaSettings, secured_hub: SecuredHub, routing_worker: ServiceProcess
 ) -> None:
     """The hub's decision is on mash.decisions before the case reaches routing: nobody may
     miss the outcome for that, and nothing is dead-lettered."""
     names = provisioned.topics
     case = assembled(1, {"police": ResponseStatus.FOUND})
     first = decision(1, DecisionOutcome.EARLY_HELP)
-    produce_records(provisioned, names.decisions, [(CASE, first)])
+    produce_records(secured_hub.hub_system(), names.decisions, [(CASE, first)])
     routing_worker.wait_for_log(r"no assembled case yet; decision held", timeout_s=30)
-    produce_records(provisioned, names.assembled, [(CASE, case)])
+    produce_records(secured_hub.service("enrichment"), names.assembled, [(CASE, case)])
     topics = [names.outcomes(r) for r in ("school-portal", "public-portal", "police")]
 
     def decisions_told(ms: list[Received]) -> int:

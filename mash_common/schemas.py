@@ -213,6 +213,8 @@ def _version(
         parsed = parse_schema(resolved, {})
     except (UnknownType, SchemaParseException) as exc:
         raise SchemaError(f"{path.name}: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise SchemaError(f"{path.name}: top level must be a named type")
     legacy = raw.get(LEGACY_FINGERPRINTS, [])
     if current and legacy:
         raise SchemaError(f"{path.name}: {LEGACY_FINGERPRINTS} belongs in history/ only")

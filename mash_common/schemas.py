@@ -2,7 +2,12 @@
 
 schemas/avro/<Name>.avsc is the current version of each named type; schemas/avro/history/
 keeps every earlier published version, so a reader can still decode what an older writer
-sent. Files may refer to named types defined in other files; they are resolved here.
+sent. A file may refer by name to a type another file defines. Each version is resolved
+into a standalone schema as the Avro specification and its Java reference implementation
+see it: walking the schema depth-first in field order, each named type is defined in full
+at its first use and referred to by name after that. The Parsing Canonical Form and its
+CRC-64-AVRO fingerprint are computed from that standalone schema, so they equal Java's
+SchemaNormalization.parsingFingerprint64.
 """
 
 from __future__ import annotations
@@ -14,17 +19,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastavro.schema import (
-    SchemaParseException,
-    UnknownType,
-    fingerprint,
-    parse_schema,
-    to_parsing_canonical_form,
-)
+from fastavro.schema import SchemaParseException, UnknownType, fingerprint, parse_schema
 
 from mash_common.errors import SchemaError
 
 NAMESPACE = "mash"
+PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
+# A history file may list the fingerprints mash-hub wrote that version under before it
+# computed them as the specification does (issue #14); readers accept those too.
+LEGACY_FINGERPRINTS = "mash.legacy_fingerprints"
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,20 @@ class SchemaVersion:
     """One parsed version of a named Avro type."""
 
     name: str  # short record name, e.g. "Referral"
-    parsed: dict[str, Any]  # fully expanded, ready for fastavro readers and writers
+    parsed: dict[str, Any]  # standalone and parsed, ready for fastavro readers and writers
+    standalone: dict[str, Any]  # the JSON schema with every named type defined at first use
     canonical_form: str
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO of the canonical form
     source: str  # file the version was loaded from, for error messages
     current: bool
+    legacy_fingerprints: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Definition:
+    node: dict[str, Any]
+    namespace: str  # the namespace its short name resolves in
+    source: str
 
 
 def default_schema_dir() -> Path:
@@ -49,72 +62,171 @@ def default_schema_dir() -> Path:
 
 def _load_json(path: Path) -> dict[str, Any]:
     try:
-        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        loaded = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise SchemaError(f"{path.name}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    if not isinstance(loaded, dict) or loaded.get("type") not in NAMED_KINDS:
+        raise SchemaError(f"{path.name}: top level must be a named type")
     return loaded
 
 
-def _parse_in_dependency_order(
-    files: list[Path], named: dict[str, Any]
-) -> dict[Path, dict[str, Any]]:
-    """Parse files so that a type is parsed after the types it refers to."""
-    pending = {path: _load_json(path) for path in files}
-    parsed: dict[Path, dict[str, Any]] = {}
-    while pending:
-        progressed = False
-        for path, raw in list(pending.items()):
-            trial = dict(named)
-            try:
-                parse_schema(raw, trial)
-            except UnknownType:
-                continue
-            except SchemaParseException as exc:
-                raise SchemaError(f"{path.name}: {exc}") from exc
-            named.update(trial)
-            parsed[path] = raw
-            del pending[path]
-            progressed = True
-        if not progressed:
-            names = ", ".join(sorted(p.name for p in pending))
-            raise SchemaError(f"unresolvable type references in: {names}")
-    return parsed
+def _full_name(name: str, namespace: str) -> str:
+    return name if "." in name else f"{namespace}.{name}" if namespace else name
 
 
-def _defined_names(node: Any, namespace: str = NAMESPACE) -> set[str]:
-    """Full names of the named types a schema defines inline (not those it only refers to)."""
-    found: set[str] = set()
+def _own_namespace(node: dict[str, Any], enclosing: str) -> tuple[str, str]:
+    """(full name, namespace its nested short names resolve in) of a named type."""
+    full = _full_name(node["name"], node.get("namespace", enclosing))
+    return full, full.rpartition(".")[0]
+
+
+def _definitions(node: Any, namespace: str, source: str, into: dict[str, _Definition]) -> None:
+    """Every named type a schema defines inline (not those it only refers to), by full name."""
     if isinstance(node, list):
         for item in node:
-            found |= _defined_names(item, namespace)
-    elif isinstance(node, dict):
-        if node.get("type") in ("record", "enum", "fixed") and "name" in node:
-            namespace = node.get("namespace", namespace)
-            name = node["name"]
-            found.add(name if "." in name else f"{namespace}.{name}")
-        for value in node.values():
-            if isinstance(value, (dict, list)):
-                found |= _defined_names(value, namespace)
-    return found
+            _definitions(item, namespace, source, into)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind in NAMED_KINDS and "name" in node:
+        full, inner = _own_namespace(node, namespace)
+        earlier = into.get(full)
+        if earlier is not None and earlier.node is not node:
+            raise SchemaError(f"{full} is defined in both {earlier.source} and {source}")
+        into[full] = _Definition(node, namespace, source)
+        for field in node.get("fields", []):
+            _definitions(field.get("type"), inner, source, into)
+    elif kind in ("array", "map"):
+        _definitions(node.get("items", node.get("values")), namespace, source, into)
+    elif isinstance(kind, (dict, list)):
+        _definitions(kind, namespace, source, into)
 
 
-def _version(path: Path, raw: dict[str, Any], named: dict[str, Any], current: bool) -> SchemaVersion:
+def standalone(
+    node: Any, namespace: str, known: dict[str, _Definition], defined: set[str]
+) -> Any:
+    """node with each named type defined in full at its first use, by full name afterwards.
+
+    known holds the definitions a reference may resolve to (this file's and other files');
+    defined collects the full names already written, in the order the walk met them.
+    """
+    if isinstance(node, str):
+        if node in PRIMITIVES:
+            return node
+        full = _full_name(node, namespace)
+        if full in defined:
+            return full
+        target = known.get(full)
+        if target is None:
+            raise SchemaError(f"unknown type {full}")
+        return standalone(target.node, target.namespace, known, defined)
+    if isinstance(node, list):
+        return [standalone(branch, namespace, known, defined) for branch in node]
+    if not isinstance(node, dict):
+        raise SchemaError(f"not a schema: {type(node).__name__}")
+    kind = node.get("type")
+    if kind in NAMED_KINDS:
+        full, inner = _own_namespace(node, namespace)
+        if full in defined:
+            return full
+        defined.add(full)
+        out = {k: v for k, v in node.items() if k not in ("name", "namespace", "fields")}
+        out["name"] = full
+        if "fields" in node:
+            out["fields"] = [
+                {**field, "type": standalone(field["type"], inner, known, defined)}
+                for field in node["fields"]
+            ]
+        return out
+    if kind == "array":
+        return {**node, "items": standalone(node["items"], namespace, known, defined)}
+    if kind == "map":
+        return {**node, "values": standalone(node["values"], namespace, known, defined)}
+    if isinstance(kind, str) and kind in PRIMITIVES:
+        return node
+    # {"type": "mash.Rag"} or {"type": {...}}: the type named or given inside.
+    return standalone(kind, namespace, known, defined)
+
+
+def canonical_form(schema: Any) -> str:
+    """Parsing Canonical Form (Avro specification) of a standalone schema.
+
+    Primitives become bare names; named types keep only name (full), type and fields,
+    symbols or size; arrays and maps only items or values; fields only name and type;
+    attributes in that order; no whitespace. A named type already written is its name.
+    """
+    return _canonical(schema, set())
+
+
+def _canonical(node: Any, written: set[str]) -> str:
+    if isinstance(node, str):
+        if node in PRIMITIVES:
+            return json.dumps(node)
+        if node not in written:
+            raise SchemaError(f"{node} is used before it is defined")
+        return json.dumps(node)
+    if isinstance(node, list):
+        return "[" + ",".join(_canonical(branch, written) for branch in node) + "]"
+    kind = node["type"]
+    if kind in NAMED_KINDS:
+        full = node["name"]
+        if full in written:
+            return json.dumps(full)
+        written.add(full)
+        avro_kind = "record" if kind == "error" else kind
+        parts = [f'"name":{json.dumps(full)}', f'"type":"{avro_kind}"']
+        if "fields" in node:
+            fields = ",".join(
+                f'{{"name":{json.dumps(f["name"])},"type":{_canonical(f["type"], written)}}}'
+                for f in node["fields"]
+            )
+            parts.append(f'"fields":[{fields}]')
+        if kind == "enum":
+            parts.append('"symbols":' + json.dumps(node["symbols"], separators=(",", ":")))
+        if kind == "fixed":
+            parts.append(f'"size":{int(node["size"])}')
+        return "{" + ",".join(parts) + "}"
+    if kind == "array":
+        return '{"type":"array","items":' + _canonical(node["items"], written) + "}"
+    if kind == "map":
+        return '{"type":"map","values":' + _canonical(node["values"], written) + "}"
+    return _canonical(kind, written)
+
+
+def crc64_fingerprint(canonical: str) -> bytes:
+    """CRC-64-AVRO of a canonical form, as the 8 little-endian bytes of the header."""
+    return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+
+
+def _version(
+    path: Path, raw: dict[str, Any], known: dict[str, _Definition], current: bool
+) -> SchemaVersion:
     if not current:
-        # An old version redefines its own types: resolve only what it refers to.
-        defined = _defined_names(raw)
-        named = {k: v for k, v in named.items() if k not in defined}
-    expanded = parse_schema(raw, dict(named), expand=True)
-    canonical = to_parsing_canonical_form(expanded)
-    parsed = parse_schema(raw, dict(named))
+        # An old version redefines its own types: those win over today's for this file.
+        own: dict[str, _Definition] = {}
+        _definitions(raw, NAMESPACE, path.name, own)
+        known = {**known, **own}
+    resolved = standalone(raw, NAMESPACE, known, set())
+    canonical = canonical_form(resolved)
+    try:
+        parsed = parse_schema(resolved, {})
+    except (UnknownType, SchemaParseException) as exc:
+        raise SchemaError(f"{path.name}: {exc}") from exc
     if not isinstance(parsed, dict):
         raise SchemaError(f"{path.name}: top level must be a named type")
+    legacy = raw.get(LEGACY_FINGERPRINTS, [])
+    if current and legacy:
+        raise SchemaError(f"{path.name}: {LEGACY_FINGERPRINTS} belongs in history/ only")
     return SchemaVersion(
-        name=raw["name"],
+        name=raw["name"].rpartition(".")[2],
         parsed=parsed,
+        standalone=resolved,
         canonical_form=canonical,
-        fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
+        fingerprint=crc64_fingerprint(canonical),
         source=str(path),
         current=current,
+        legacy_fingerprints=tuple(bytes.fromhex(fp) for fp in legacy),
     )
 
 
@@ -128,26 +240,28 @@ class SchemaStore:
         current_files = sorted(directory.glob("*.avsc"))
         if not current_files:
             raise SchemaError(f"no .avsc files in {directory}")
-        named: dict[str, Any] = {}
-        current_raw = _parse_in_dependency_order(current_files, named)
+        current_raw = {path: _load_json(path) for path in current_files}
+        known: dict[str, _Definition] = {}
+        for path, raw in current_raw.items():
+            _definitions(raw, NAMESPACE, path.name, known)
         self._current: dict[str, SchemaVersion] = {}
         self._by_fingerprint: dict[bytes, SchemaVersion] = {}
         for path, raw in current_raw.items():
-            self._add(_version(path, raw, named, current=True))
-        # History files are parsed against the current named types they refer to, each on
-        # its own, so an old Referral does not replace the current one for other records.
+            self._add(_version(path, raw, known, current=True))
+        # A history file's own types win over today's; what it only refers to resolves to
+        # the current definition, so an old Referral does not replace the current one.
         for path in sorted((directory / "history").glob("*.avsc")):
-            raw = _load_json(path)
             try:
-                self._add(_version(path, raw, named, current=False))
-            except (UnknownType, SchemaParseException) as exc:
-                raise SchemaError(f"history/{path.name}: {exc}") from exc
+                self._add(_version(path, _load_json(path), known, current=False))
+            except SchemaError as exc:
+                raise SchemaError(f"history/{exc}") from exc
 
     def _add(self, version: SchemaVersion) -> None:
-        clash = self._by_fingerprint.get(version.fingerprint)
-        if clash is not None and clash.name != version.name:
-            raise SchemaError(f"fingerprint clash between {clash.source} and {version.source}")
-        self._by_fingerprint.setdefault(version.fingerprint, version)
+        for fp in (version.fingerprint, *version.legacy_fingerprints):
+            clash = self._by_fingerprint.get(fp)
+            if clash is not None and clash.name != version.name:
+                raise SchemaError(f"fingerprint clash between {clash.source} and {version.source}")
+            self._by_fingerprint.setdefault(fp, version)
         if version.current:
             if version.name in self._current:
                 raise SchemaError(f"{version.name} is defined twice in {version.source}")
@@ -166,7 +280,8 @@ class SchemaStore:
         return sorted(self._current)
 
     def versions(self, name: str) -> list[SchemaVersion]:
-        return [v for v in self._by_fingerprint.values() if v.name == name]
+        unique = {id(v): v for v in self._by_fingerprint.values() if v.name == name}
+        return list(unique.values())
 
 
 @cache

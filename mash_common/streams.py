@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from faust.types import EventT, TopicT
 
 from mash_common.contracts import AuditAction, AuditEvent, Contract, DeadLetter, utcnow
+from mash_common.deadletters import error_headers, failure_name
 from mash_common.ids import stable_id
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
@@ -72,11 +74,15 @@ def raw_topic(app: faust.App, name: str, partitions: int | None = None) -> Topic
 
 @dataclass(frozen=True)
 class Position:
-    """Where a message came from; the only thing about a message that errors may log."""
+    """Where a message came from; the only thing about a message that errors may log.
+
+    It also carries the message's timestamp and headers, so a dead letter keeps them."""
 
     topic: str
     partition: int
     offset: int
+    timestamp_s: float | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
@@ -84,7 +90,13 @@ class Position:
 
 def position_of(event: EventT) -> Position:
     message = event.message
-    return Position(message.topic, message.partition, message.offset)
+    headers = message.headers
+    pairs: list[tuple[str, bytes]] = (
+        list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+    )
+    return Position(message.topic, message.partition, message.offset,
+                    timestamp_s=message.timestamp,
+                    headers=tuple((str(k), bytes(v or b"")) for k, v in pairs))
 
 
 def as_key(key: str | bytes | None) -> bytes | None:
@@ -126,7 +138,10 @@ class Publisher:
         value: bytes | None,
         reason_code: str,
         error: str,
+        exception: type[BaseException] | None = None,
     ) -> None:
+        """The DeadLetter record, with the original's headers and timestamp and Kafka
+        Connect's error headers (mash_common.deadletters). error holds no personal data."""
         logger.warning("dead-lettering %s: %s (%s)", position, reason_code, error)
         record = DeadLetter(
             topic=position.topic,
@@ -139,7 +154,15 @@ class Publisher:
             at=utcnow(),
             reason_code=reason_code,
         )
-        await self.send(self._names.deadletter, key, record)
+        headers = error_headers(
+            position.headers, topic=position.topic, partition=position.partition,
+            offset=position.offset, stage=self.stage,
+            exception_class=failure_name(exception, reason_code), message=error,
+        )
+        await self.topic(self._names.deadletter).send(
+            key=key, value=self._serde.encode(record), headers=headers,
+            timestamp=position.timestamp_s,
+        )
 
     async def audit(
         self,

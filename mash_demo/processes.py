@@ -24,8 +24,16 @@ logger = logging.getLogger(__name__)
 
 
 class ServiceProcess:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        program: str = sys.executable,
+    ) -> None:
         self.name = name
+        self.program = program  # the Python running us, unless told otherwise (java)
         self.args = args
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.log_path = log_dir / f"{name}.log"
@@ -36,7 +44,7 @@ class ServiceProcess:
         log = self.log_path.open("ab")
         self._log_offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
-            [sys.executable, *self.args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [self.program, *self.args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self

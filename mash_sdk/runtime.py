@@ -21,7 +21,15 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from prometheus_client import CollectorRegistry
 
 from mash_common.contracts import (
@@ -32,6 +40,7 @@ from mash_common.contracts import (
     Responder,
     utcnow,
 )
+from mash_common.deadletters import error_headers, failure_name
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_sdk.answer import Answer, Handler
@@ -271,7 +280,7 @@ class Adapter:
         try:
             request = self.serde.decode(value or b"", InformationRequest)
         except SerdeError as exc:
-            self._dead_letter(msg, exc.reason_code, str(exc))
+            self._dead_letter(msg, exc.reason_code, str(exc), type(exc))
             return
         if request.agency != agency:
             self._dead_letter(msg, "WRONG_AGENCY",
@@ -369,18 +378,31 @@ class Adapter:
 
     # Output -------------------------------------------------------------------------------
 
-    def _dead_letter(self, msg: Message, reason_code: str, error: str) -> None:
+    def _dead_letter(self, msg: Message, reason_code: str, error: str,
+                     exception: type[BaseException] | None = None) -> None:
+        """DeadLetter value; the original's headers and timestamp; Kafka Connect's error
+        headers (mash_common.deadletters). error holds no personal data."""
         logger.warning("dead-lettering %s: %s", where(msg), reason_code)
         letter = DeadLetter(
             topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
             key=msg.key(), value=msg.value(), stage=f"adapter.{self.settings.agency}",
             error=error, at=utcnow(), reason_code=reason_code,
         )
-        self._deliver(self._deadletter_topic, msg.key(), self.serde.encode(letter), msg)
+        headers = error_headers(
+            msg.headers(), topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
+            stage=letter.stage, exception_class=failure_name(exception, reason_code),
+            message=error,
+        )
+        kind, timestamp_ms = msg.timestamp()
+        self._deliver(self._deadletter_topic, msg.key(), self.serde.encode(letter), msg,
+                      headers=headers,
+                      timestamp_ms=timestamp_ms if kind != TIMESTAMP_NOT_AVAILABLE else None)
         self.metrics.deadletters.labels(self.settings.agency, reason_code).inc()
         self._commit(msg)
 
-    def _deliver(self, topic: str, key: bytes | None, value: bytes, source: Message) -> None:
+    def _deliver(self, topic: str, key: bytes | None, value: bytes, source: Message,
+                 headers: list[tuple[str, bytes]] | None = None,
+                 timestamp_ms: int | None = None) -> None:
         """Produce and wait for the broker's acknowledgement, retrying with backoff."""
         producer = self._producer
         assert producer is not None
@@ -392,7 +414,12 @@ class Adapter:
                 box.append(err)
 
             try:
-                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                extra: dict[str, Any] = {}
+                if headers:
+                    extra["headers"] = headers
+                if timestamp_ms is not None:
+                    extra["timestamp"] = timestamp_ms
+                producer.produce(topic, value=value, key=key, on_delivery=on_delivery, **extra)
                 producer.flush(s.delivery_timeout_s)
             except (KafkaException, BufferError) as exc:
                 outcome.append(KafkaError(KafkaError._FAIL, type(exc).__name__))

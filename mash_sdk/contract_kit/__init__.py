@@ -41,6 +41,7 @@ from mash_common.contracts import (
     utcnow,
 )
 from mash_common.errors import SerdeError
+from mash_common.partitioning import partition_for
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
 from mash_sdk.testing import synthetic_nhs_number
@@ -109,6 +110,8 @@ class _Watcher:
         self.responses: list[InformationResponse] = []
         self.deadletters: list[DeadLetter] = []
         self.unreadable = 0
+        # request_id -> (key, partition) each answer arrived with: the partitioning rule.
+        self.placement: dict[str, tuple[bytes | None, int]] = {}
         topics = [kafka.topics.responses(agency), kafka.topics.deadletter]
         self._responses_topic = kafka.topics.responses(agency)
         metadata = self.consumer.list_topics(timeout=10)
@@ -119,6 +122,7 @@ class _Watcher:
             for p in metadata.topics[topic].partitions:
                 assignment.append(TopicPartition(topic, p, self._end_offset(topic, p)))
         self.consumer.assign(assignment)
+        self.response_partitions = len(metadata.topics[self._responses_topic].partitions)
 
     def _end_offset(self, topic: str, partition: int) -> int:
         # A freshly created topic may not have a leader yet: retry for a while.
@@ -141,7 +145,9 @@ class _Watcher:
                 continue
             try:
                 if msg.topic() == self._responses_topic:
-                    self.responses.append(self.serde.decode(msg.value() or b"", InformationResponse))
+                    response = self.serde.decode(msg.value() or b"", InformationResponse)
+                    self.responses.append(response)
+                    self.placement.setdefault(response.request_id, (msg.key(), msg.partition()))
                 else:
                     self.deadletters.append(self.serde.decode(msg.value() or b"", DeadLetter))
             except SerdeError:
@@ -265,6 +271,7 @@ class ContractKit:
             resp, failure = self._answer(watcher, req, "answers", started)
             if "answers" in o.checks:
                 report.results.append(failure or self._check_answer(req, resp, took))
+                report.results.append(self._partitioning(watcher, req))
             if "not-known" in o.checks:
                 if resp is None:
                     report.results.append(CheckResult("not-known", False, "no answer to check", took))
@@ -298,6 +305,24 @@ class ContractKit:
                     "found", ok, f"known subject answered {resp.status.value} with "
                     f"{len(resp.records)} record(s)" + ("" if ok else ", expected FOUND with "
                                                         f"records of {req.data_categories}"), took))
+
+    def _partitioning(self, watcher: _Watcher, req: InformationRequest) -> CheckResult:
+        """The answer is keyed by case_id and on the partition murmur2 of that key gives
+        (docs/adapters.md): anything else splits a case across enrichment's partitions."""
+        placed = watcher.placement.get(req.request_id)
+        if placed is None:
+            return CheckResult("partitioning", False, "no answer to check", 0.0)
+        key, partition = placed
+        expected_key = req.case_id.encode("utf-8")
+        if key != expected_key:
+            return CheckResult("partitioning", False, "answer is not keyed by its case_id", 0.0)
+        expected = partition_for(expected_key, watcher.response_partitions)
+        ok = partition == expected
+        return CheckResult(
+            "partitioning", ok, f"answer on partition {partition}"
+            + (", as murmur2 of its key gives" if ok else
+               f", but murmur2 of its key gives {expected}: use the default (murmur2) partitioner"),
+            0.0)
 
     def _check_answer(self, req: InformationRequest, resp: InformationResponse | None,
                       took: float) -> CheckResult:

@@ -122,7 +122,8 @@ class Intake:
                            position: Position, exc: SerdeError) -> None:
         # The referral may still be identifiable: a body that decodes but breaks the contract.
         referral_id = self._identify(value)
-        await self.publisher.dead_letter(position, key, value, exc.reason_code, str(exc))
+        await self.publisher.dead_letter(position, key, value, exc.reason_code, str(exc),
+                                         type(exc))
         self.metrics.rejections.labels(exc.reason_code).inc()
         await self.publisher.audit(AuditAction.REFERRAL_REJECTED, case_id=None,
                                    reference=referral_id, agency=sender,

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from mash_common.contracts import Contract
 from mash_common.serde import AvroSerde
@@ -25,6 +25,7 @@ class Received:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def produce(settings: KafkaSettings, topic: str, items: list[tuple[bytes | str | None, bytes]]) -> None:
@@ -40,6 +41,11 @@ def produce_records(
 ) -> None:
     s = serde or AvroSerde()
     produce(settings, topic, [(key, s.encode(r)) for key, r in records])
+
+
+def _received(msg: Message) -> Received:
+    return Received(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
+                    msg.timestamp()[1], tuple((k, v or b"") for k, v in msg.headers() or []))
 
 
 class TopicReader:
@@ -85,7 +91,7 @@ class TopicReader:
                     continue
                 raise AssertionError(f"consumer error: {msg.error()}")
             self.received.append(
-                Received(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.timestamp()[1])
+                _received(msg)
             )
         return self.received
 
@@ -101,7 +107,7 @@ class TopicReader:
                 continue
             last = time.monotonic()
             self.received.append(
-                Received(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.timestamp()[1])
+                _received(msg)
             )
         return self.received
 

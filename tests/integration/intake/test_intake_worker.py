@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from mash_common import deadletters
 from mash_common.access import Kind
 from mash_common.contracts import (
     AuditEvent,
@@ -124,6 +125,13 @@ def hub(module_hub: SecuredHub, hub_config: HubConfig, tmp_path_factory: pytest.
             assert personal not in log
 
 
+def read_back(kafka: KafkaSettings, dead: DeadLetter) -> list[Received]:
+    """The original record a dead letter points at."""
+    with TopicReader(kafka, [dead.topic]) as reader:
+        got = reader.poll_until(lambda r: any(m.offset == dead.offset and m.partition == dead.partition for m in r))
+    return [m for m in got if m.offset == dead.offset and m.partition == dead.partition]
+
+
 def child(stem: int, **overrides: Any) -> Subject:
     fields: dict[str, Any] = dict(given_name="Sam", family_name="Example",
                                   date_of_birth=date(2015, 6, 1) + timedelta(days=stem % 1000),
@@ -172,6 +180,17 @@ def test_garbage_bytes_are_dead_lettered_and_the_partition_flows(hub: Hub) -> No
     dead: DeadLetter = only(out, DeadLetter)
     assert (dead.value, dead.key, dead.reason_code, dead.stage) == (garbage, key.encode(), "BAD_MARKER", "intake")
     assert dead.topic == hub.kafka.topics.referrals("school-portal") and dead.offset >= 0
+    # Kafka Connect's error headers, and the original record's timestamp.
+    [letter] = [m for m in hub.reader.received if m.topic == hub.kafka.topics.deadletter
+                and m.key == key.encode()]
+    [original] = read_back(hub.kafka, dead)
+    assert deadletters.as_text(letter.headers) == {
+        deadletters.TOPIC: dead.topic, deadletters.PARTITION: str(dead.partition),
+        deadletters.OFFSET: str(dead.offset),
+        deadletters.EXCEPTION_CLASS: "mash_common.errors.BadMarkerError",
+        deadletters.EXCEPTION_MESSAGE: dead.error, deadletters.STAGE: "intake",
+    }
+    assert letter.timestamp_ms == original.timestamp_ms
 
 
 def test_rule_breaking_referral_is_rejected_with_every_problem(hub: Hub) -> None:

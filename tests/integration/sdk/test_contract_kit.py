@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, Producer
 
 from mash_common.contracts import InformationRequest, InformationResponse, Rag, Responder, utcnow
 from mash_common.errors import SerdeError
+from mash_common.partitioning import partition_for
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
 from mash_sdk.contract_kit import KitOptions, Report, run_contract_kit
@@ -169,7 +170,8 @@ def test_kit_cli_passes_on_simulated_agencies(provisioned: KafkaSettings) -> Non
             cwd=ROOT, capture_output=True, text=True, timeout=120)
         print(out.stdout, out.stderr)
         assert out.returncode == 0
-        assert out.stdout.count("PASS") == 6 and "CONTRACT MET" in out.stdout
+        assert out.stdout.count("PASS") == 7 and "CONTRACT MET" in out.stdout
+        assert "PASS  partitioning" in out.stdout
     finally:
         sim.stop()
     assert all(a.failure is None for a in sim.adapters)
@@ -181,7 +183,8 @@ def test_kit_cli_passes_on_simulated_agencies(provisioned: KafkaSettings) -> Non
 def broken_adapter(kafka: KafkaSettings, agency: str,
                    fault: str) -> tuple[threading.Event, threading.Thread]:
     """A hand-written adapter that breaks the contract: 'wrong-id' answers with a fresh
-    request_id; 'crash-on-garbage' decodes without a dead-letter path and dies on garbage."""
+    request_id; 'crash-on-garbage' decodes without a dead-letter path and dies on garbage;
+    'wrong-partition' picks its own partition instead of murmur2 of the key."""
     stop = threading.Event()
     serde = AvroSerde()
     consumer = Consumer(kafka.confluent_config(**{
@@ -206,7 +209,14 @@ def broken_adapter(kafka: KafkaSettings, agency: str,
                 resp = InformationResponse(
                     request_id=rid, case_id=req.case_id, agency=agency, responded_at=utcnow(),
                     status="NOT_KNOWN", responder=Responder(name="Broken", role="Broken"))
-                producer.produce(kafka.topics.responses, key=req.case_id, value=serde.encode(resp))
+                placed: dict[str, int] = {}
+                if fault == "wrong-partition":
+                    topic = producer.list_topics(kafka.topics.responses, timeout=10)
+                    count = len(topic.topics[kafka.topics.responses].partitions)
+                    right = partition_for(req.case_id.encode(), count)
+                    placed["partition"] = (right + 1) % count
+                producer.produce(kafka.topics.responses, key=req.case_id, value=serde.encode(resp),
+                                 **placed)
                 producer.flush(10)
         finally:
             consumer.close()
@@ -249,4 +259,17 @@ def test_kit_fails_adapter_that_dies_on_garbage(provisioned: KafkaSettings,
     assert results["answers"].passed  # it does answer well-formed requests...
     assert not results["malformed"].passed  # ...but not after garbage
     assert "not dead-lettered" in results["malformed"].detail
+    assert not report.passed
+
+
+def test_kit_fails_adapter_whose_answers_land_on_the_wrong_partition(
+        provisioned: KafkaSettings, broken: Callable[[str, str], None]) -> None:
+    broken("housing", "wrong-partition")
+    report = run_contract_kit(provisioned, KitOptions(agency="housing", timeout_s=10,
+                                                      checks=("answers",)))
+    print("\n" + report.render())
+    results = {r.name: r for r in report.results}
+    assert results["answers"].passed
+    assert not results["partitioning"].passed
+    assert "murmur2 of its key gives" in results["partitioning"].detail
     assert not report.passed

@@ -7,7 +7,9 @@ import asyncio
 
 import httpx
 import pytest
+from confluent_kafka import Producer
 
+from mash_common import deadletters
 from mash_common.contracts import (
     DeadLetter,
     InformationRequest,
@@ -20,7 +22,7 @@ from mash_common.settings import KafkaSettings
 from mash_sdk import Answer, TransientError
 from mash_sdk.testing import make_request
 from tests.integration.sdk.conftest import StartAdapter
-from tests.support.kafka import TopicReader, produce, produce_records
+from tests.support.kafka import TopicReader, produce_records
 
 pytestmark = pytest.mark.integration
 SECRET_NAME = "Zebedee-Privatename"
@@ -50,7 +52,10 @@ def test_failures_garbage_and_chases(provisioned: KafkaSettings, start_adapter: 
             for rid in ("boom", "flaky", "down")]
     green_topic = topics.requests("health", Rag.GREEN)
     produce_records(provisioned, topics.requests("health", Rag.AMBER), [(r.case_id, r) for r in reqs])
-    produce(provisioned, green_topic, [(b"c-after", b"\xc3\x01garbage")])
+    sender = Producer(provisioned.producer_config())
+    sender.produce(green_topic, key=b"c-after", value=b"\xc3\x01garbage",
+                   headers=[("trace-id", b"t-1")], timestamp=1_790_000_000_000)
+    assert sender.flush(30) == 0
     after = make_request("health", Rag.GREEN, request_id="after", case_id="c-after")
     produce_records(provisioned, green_topic, [(after.case_id, after)])
 
@@ -69,6 +74,16 @@ def test_failures_garbage_and_chases(provisioned: KafkaSettings, start_adapter: 
         [letter] = letters
         assert (letter.topic, letter.value, letter.key) == (green_topic, b"\xc3\x01garbage", b"c-after")
         assert letter.stage == "adapter.health" and letter.reason_code == "CORRUPT_BODY"
+        # The original's headers and timestamp, and Kafka Connect's error headers.
+        [raw] = [m for m in got if m.topic == topics.deadletter]
+        assert raw.timestamp_ms == 1_790_000_000_000
+        assert raw.headers[0] == ("trace-id", b"t-1")
+        assert deadletters.as_text(raw.headers) == {
+            deadletters.TOPIC: green_topic, deadletters.PARTITION: str(letter.partition),
+            deadletters.OFFSET: str(letter.offset),
+            deadletters.EXCEPTION_CLASS: "mash_common.errors.CorruptBodyError",
+            deadletters.EXCEPTION_MESSAGE: letter.error, deadletters.STAGE: "adapter.health",
+        }
 
         # A chase of an answered request re-sends the same answer without asking the agency.
         chase = after.model_copy(update={"is_chase": True, "chase_number": 1})

@@ -11,7 +11,8 @@ Principals (each name under the hub's topic prefix, as topics are):
 - agency.<id>: reads its three request topics and its outcomes, writes its own responses
   (and dead letters for requests it cannot read);
 - source.<id>: writes its own referral topic, reads its own outcomes;
-- hub.<id>: reads assembled cases, writes decisions;
+- hub.<id>: reads assembled cases, writes decisions (and dead letters for cases it
+  cannot read);
 - ops.reader: reads every pipeline topic and describes every group (lag, status, the
   dead-letter list), writes nothing;
 - ops.replay: replays dead letters to the topic they came from (transactionally, with the
@@ -194,7 +195,9 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
                                     hub.source_systems[source].name, group, grants))
     for system in sorted(hub.hub_systems):
         group = f"{p}mash-hub-{system}"
-        grants = (_Builder().topics([names.assembled], R).topics([names.decisions], W)
+        grants = (_Builder().topics([names.assembled], R)
+                  # Dead letters: a case it cannot read is set aside, not dropped.
+                  .topics([names.decisions, names.deadletter], W)
                   .groups(group).build())
         principals.append(Principal(f"{p}hub.{system}", Kind.HUB, system,
                                     hub.hub_systems[system].name, group, grants))

@@ -10,17 +10,20 @@ from mash_common.hubconfig import HubConfig
 from mash_common.provision import planned_topics, provision
 from mash_common.serde import MARKER, AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from tests.support.factories import referral
 from tests.support.kafka import TopicReader, produce_records
 
 pytestmark = pytest.mark.integration
 
 
-def test_encoded_referrals_round_trip_through_the_broker(provisioned: KafkaSettings) -> None:
+def test_encoded_referrals_round_trip_through_the_broker(provisioned: KafkaSettings,
+                                                         secured_hub: SecuredHub) -> None:
     serde = AvroSerde()
-    sent = [referral(f"REF-{i}") for i in range(20)]
-    produce_records(provisioned, provisioned.topics.referrals, [(r.referral_id, r) for r in sent])
-    with TopicReader(provisioned, [provisioned.topics.referrals]) as reader:
+    sent = [referral(f"REF-{i}") for i in range(20)]  # from the school portal
+    topic = provisioned.topics.referrals("school-portal")
+    produce_records(secured_hub.source("school-portal"), topic, [(r.referral_id, r) for r in sent])
+    with TopicReader(secured_hub.service("intake"), [topic]) as reader:
         got = reader.read_count(len(sent), timeout_s=60)
     assert all(m.value is not None and m.value.startswith(MARKER) for m in got)
     decoded = [serde.decode(m.value, Referral) for m in got if m.value is not None]
@@ -43,6 +46,10 @@ def test_provisioning_is_idempotent_and_configures_topics(
     for agency in hub_config.agencies:
         for rag in ("red", "amber", "green"):
             assert f"{kafka_settings.topic_prefix}mash.requests.{agency}.{rag}" in names
+    for source in hub_config.source_systems:
+        assert kafka_settings.topics.referrals(source) in names
+    for agency in hub_config.agencies:
+        assert kafka_settings.topics.responses(agency) in names
     admin = AdminClient(kafka_settings.confluent_config())
     resource = ConfigResource("topic", kafka_settings.topics.assembled)
     config = admin.describe_configs([resource])[resource].result()

@@ -21,8 +21,13 @@ pytestmark = pytest.mark.integration
 KEYS = [f"MASH-{i:05d}-CASE" for i in range(60)]
 
 
-async def _aiokafka_partitions(bootstrap: str, topic: str) -> dict[str, int]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+async def _aiokafka_partitions(kafka: KafkaSettings, topic: str) -> dict[str, int]:
+    # aiokafka as faust drives it: SCRAM over TLS with the same credentials.
+    assert kafka.sasl_password is not None
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap_servers, security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512", sasl_plain_username=kafka.sasl_username,
+        sasl_plain_password=kafka.sasl_password.get_secret_value(), ssl_context=kafka.ssl_context())
     await producer.start()
     try:
         placed = {}
@@ -38,7 +43,7 @@ def test_confluent_clients_partition_like_faust(kafka_settings: KafkaSettings) -
     topic = f"{kafka_settings.topic_prefix}partitioning"
     admin = AdminClient(kafka_settings.confluent_config())
     admin.create_topics([NewTopic(topic, 6, 1)])[topic].result(30)
-    from_aiokafka = asyncio.run(_aiokafka_partitions(kafka_settings.bootstrap_servers, topic))
+    from_aiokafka = asyncio.run(_aiokafka_partitions(kafka_settings, topic))
 
     from_confluent: dict[str, int] = {}
 

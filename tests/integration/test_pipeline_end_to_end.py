@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from mash_demo.hub_system import HubSystem
 from mash_demo.observer import Observer
 from mash_demo.pipeline import Pipeline, PipelineOptions
@@ -46,11 +47,11 @@ def _settle(check: Callable[[], list[str]], timeout_s: float) -> list[str]:
 
 
 def test_referrals_flow_to_outcomes_and_metrics_match(
-    provisioned: KafkaSettings, tmp_path: Path
+    provisioned: KafkaSettings, secured_hub: SecuredHub, tmp_path: Path
 ) -> None:
     kafka = provisioned
     ports = {"intake": _free_port(), "enrichment": _free_port(), "routing": _free_port()}
-    pipeline = Pipeline(kafka, PipelineOptions(
+    pipeline = Pipeline(secured_hub, PipelineOptions(
         run_dir=tmp_path, due_red_s=6, due_amber_s=8, due_green_s=10, metrics_ports=ports))
     items = list(referral_stream(14, seed=3, reject_share=0.1, run_tag="e2e"))
     expected = {i.referral.referral_id: i.expect_rejected for i in items if i.referral}
@@ -58,18 +59,24 @@ def test_referrals_flow_to_outcomes_and_metrics_match(
     agencies = hub = observer = None
     try:
         pipeline.start(lambda _: None)
-        agencies = run_agencies(kafka, profile=PROFILE)
-        hub = HubSystem(kafka).start()
-        observer = Observer(kafka).start()
+        # Every party connects as itself, with only its own ACLs.
+        agencies = run_agencies({a: secured_hub.agency(a) for a in sorted(secured_hub.hub.agencies)},
+                                profile=PROFILE)
+        hub = HubSystem(secured_hub.hub_system()).start()
+        observer = Observer(secured_hub.ops_reader).start()
         serde = AvroSerde()
-        producer = Producer(kafka.producer_config())
-        producer.produce(kafka.topics.referrals, key=b"junk", value=b"\x00not avro")
+        producers = {s: Producer(secured_hub.source(s).producer_config())
+                     for s in secured_hub.hub.source_systems}
+        producers["public-portal"].produce(kafka.topics.referrals("public-portal"), key=b"junk",
+                                           value=b"\x00not avro")
         for item in items:
             assert item.referral is not None
-            observer.note_sent(item.referral.referral_id, item.referral.source_system)
-            producer.produce(kafka.topics.referrals, key=item.referral.referral_id.encode(),
-                             value=serde.encode(item.referral))
-        assert producer.flush(30) == 0
+            source = item.referral.source_system
+            observer.note_sent(item.referral.referral_id, source)
+            producers[source].produce(kafka.topics.referrals(source),
+                                      key=item.referral.referral_id.encode(),
+                                      value=serde.encode(item.referral))
+        assert all(p.flush(30) == 0 for p in producers.values())
 
         # While Red and Amber cases wait for silent probation, the gauges operations watch
         # show them, with time left no longer than their timescales.

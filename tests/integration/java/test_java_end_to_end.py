@@ -4,9 +4,9 @@ A referral goes in; intake, enrichment and routing run as worker processes; the 
 adapter answers police's requests (the other agencies are simulated); the Java hub system
 decides; the referrer's outcome topic receives the DECISION.
 
-On a secured broker the fixtures offer per-principal client-config files
-(`client_config_files`, principal -> librdkafka-style file); the Java processes take theirs.
-Without them the broker is plaintext and they get --bootstrap.
+Every party connects to the secured broker as its own principal: the Java processes take
+the librdkafka client-config files `python -m mash_common.access` wrote for the police
+adapter and the case-management hub system.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
+from mash_common.access import Kind
 from mash_common.contracts import AssembledCase, Decision, NotificationKind, OutcomeNotification
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from mash_demo.pipeline import Pipeline, PipelineOptions
 from mash_sdk.simulated.agency import SIX_AGENCIES, run_agencies
 from tests.support.factories import referral
@@ -30,26 +31,11 @@ from tests.support.processes import ServiceProcess
 pytestmark = pytest.mark.integration
 
 JAVA_AGENCY = "police"
-HUB_ID = "java-e2e"
-
-
-def _connection(request: pytest.FixtureRequest, kafka: KafkaSettings, principal: str) -> list[str]:
-    try:
-        files: dict[str, Path] = request.getfixturevalue("client_config_files")
-    except pytest.FixtureLookupError:
-        return ["--bootstrap", kafka.bootstrap_servers]
-    return ["--client-config", str(files[principal])]
-
-
-def _response_topic(kafka: KafkaSettings, agency: str) -> str:
-    """The agency's own response topic where the broker has it, else the shared one."""
-    own = f"{kafka.topic_prefix}mash.responses.{agency}"
-    admin = AdminClient(kafka.confluent_config())
-    return own if own in admin.list_topics(timeout=10).topics else kafka.topics.responses
+HUB_ID = "case-management"
 
 
 def test_java_adapter_answers_and_java_hub_decides(
-    provisioned: KafkaSettings, tmp_path: Path, request: pytest.FixtureRequest
+    provisioned: KafkaSettings, secured_hub: SecuredHub, tmp_path: Path
 ) -> None:
     kafka = provisioned
     java = java_client()
@@ -57,15 +43,15 @@ def test_java_adapter_answers_and_java_hub_decides(
     adapter = ServiceProcess(
         "java-adapter",
         java.command("adapter", "--agency", JAVA_AGENCY,
-                     "--response-topic", _response_topic(kafka, JAVA_AGENCY),
-                     *prefix, *_connection(request, kafka, f"adapter-{JAVA_AGENCY}"))[1:],
+                     "--response-topic", kafka.topics.responses(JAVA_AGENCY), *prefix,
+                     "--client-config", str(secured_hub.client_config(Kind.AGENCY, JAVA_AGENCY)))[1:],
         {}, tmp_path, program=java.java)
     hub = ServiceProcess(
         "java-hub",
         java.command("hub", "--hub-id", HUB_ID, *prefix,
-                     *_connection(request, kafka, f"hub-{HUB_ID}"))[1:],
+                     "--client-config", str(secured_hub.client_config(Kind.HUB, HUB_ID)))[1:],
         {}, tmp_path, program=java.java)
-    pipeline = Pipeline(kafka, PipelineOptions(
+    pipeline = Pipeline(secured_hub, PipelineOptions(
         run_dir=tmp_path, due_red_s=60, due_amber_s=60, due_green_s=60,
         metrics_ports={}))
     others = [a for a in SIX_AGENCIES if a != JAVA_AGENCY]
@@ -75,11 +61,14 @@ def test_java_adapter_answers_and_java_hub_decides(
     try:
         pipeline.start(lambda _: None)
         with adapter.running(JAVA_READY, timeout_s=90), hub.running(JAVA_READY, timeout_s=90):
-            agencies = run_agencies(kafka, others, profile="instant")
+            agencies = run_agencies({a: secured_hub.agency(a) for a in others}, others,
+                                    profile="instant")
             outcomes = kafka.topics.outcomes(sent.source_system)
             with TopicReader(kafka, [outcomes, kafka.topics.assembled,
                                      kafka.topics.decisions]) as reader:
-                produce_records(kafka, kafka.topics.referrals, [(sent.referral_id, sent)])
+                produce_records(secured_hub.source(sent.source_system),
+                                kafka.topics.referrals(sent.source_system),
+                                [(sent.referral_id, sent)])
 
                 def told_decision(got: list) -> bool:
                     return any(

@@ -8,14 +8,15 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mash_common.access import Kind
 from mash_common.contracts import AuditAction, AuditEvent, DeadLetter
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from mash_ops import deadletter
 from mash_ops.deadletter import DeadLetterTool
 from mash_ops.errors import AlreadyReplayedError, OpsError
 from mash_ops.reading import read_topics
-from tests.integration.ops.helpers import create_topic
 from tests.support.factories import referral
 from tests.support.kafka import produce, produce_records
 
@@ -27,11 +28,11 @@ def audit_events(settings: KafkaSettings, serde: AvroSerde) -> list[AuditEvent]:
             for r in read_topics(settings, [settings.topics.audit])]
 
 
-def test_inspect_hides_personal_data_and_replay_happens_once(provisioned: KafkaSettings) -> None:
+def test_inspect_hides_personal_data_and_replay_happens_once(
+        provisioned: KafkaSettings, secured_hub: SecuredHub) -> None:
     settings = provisioned
     serde = AvroSerde()
-    target = f"{settings.topic_prefix}ops.replay.target"
-    create_topic(settings, target, partitions=3)
+    target = settings.topics.referrals("public-portal")
     original = serde.encode(referral("REF-9"))
     letter = DeadLetter(topic=target, partition=1, offset=7, key=b"REF-9", value=original,
                         stage="intake", error="referral.narrative: string_too_short", at=AT,
@@ -44,7 +45,8 @@ def test_inspect_hides_personal_data_and_replay_happens_once(provisioned: KafkaS
     produce_records(settings, settings.topics.deadletter, [(None, garbage)])
     produce(settings, settings.topics.deadletter, [(None, b"not even a dead letter")])
 
-    tool = DeadLetterTool(settings, now=lambda: AT)
+    # Operations' replay role: it may read dead letters and write them back, nothing more.
+    tool = DeadLetterTool(secured_hub.ops_replay, now=lambda: AT)
     entries = tool.entries()
     assert len(entries) == 3
     by_reason = {e.letter.reason_code if e.letter else None: e for e in entries}
@@ -77,8 +79,8 @@ def test_inspect_hides_personal_data_and_replay_happens_once(provisioned: KafkaS
     event = tool.replay(*pos, operator="jo.ops")
     with pytest.raises(AlreadyReplayedError):
         tool.replay(*pos, operator="jo.ops")
-    code = deadletter.main(["--bootstrap", settings.bootstrap_servers, "--prefix",
-                            settings.topic_prefix, "replay", f"{pos[0]}:{pos[1]}",
+    code = deadletter.main(["--client-config", str(secured_hub.client_config(Kind.OPS, "replay")),
+                            "--prefix", settings.topic_prefix, "replay", f"{pos[0]}:{pos[1]}",
                             "--operator", "jo.ops"])
     assert code == 3
     copies = list(read_topics(settings, [target]))

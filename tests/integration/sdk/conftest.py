@@ -15,19 +15,20 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from mash_sdk import Adapter, AdapterSettings, Handler
 
 StartAdapter = Callable[..., Adapter]
 
 
 @pytest.fixture
-def start_adapter(provisioned: KafkaSettings) -> Iterator[StartAdapter]:
-    """Start an Adapter in a thread, wait until it has its partitions; stopped at teardown."""
+def start_adapter(secured_hub: SecuredHub) -> Iterator[StartAdapter]:
+    """Start an Adapter in a thread, as the agency's own principal, and wait until it has its
+    partitions; stopped at teardown."""
     started: list[Adapter] = []
 
     def start(agency: str, handler: Handler, **overrides: object) -> Adapter:
-        settings = AdapterSettings(agency=agency, kafka=provisioned, **overrides)  # type: ignore[arg-type]
+        settings = AdapterSettings(agency=agency, kafka=secured_hub.agency(agency), **overrides)  # type: ignore[arg-type]
         adapter = Adapter(settings, handler, registry=CollectorRegistry())
         started.append(adapter)
         adapter.start_in_thread()

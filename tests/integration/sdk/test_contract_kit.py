@@ -19,11 +19,13 @@ import pytest
 import sqlalchemy
 from confluent_kafka import Consumer, Producer
 
+from mash_common.access import Kind
 from mash_common.contracts import InformationRequest, InformationResponse, Rag, Responder, utcnow
 from mash_common.errors import SerdeError
 from mash_common.partitioning import partition_for
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from mash_sdk.contract_kit import KitOptions, Report, run_contract_kit
 from mash_sdk.reference import build_handler
 from mash_sdk.reference.config import ReferenceConfig
@@ -107,7 +109,7 @@ def sql_config(agency: str, url: str) -> ReferenceConfig:
 # Passing adapters -------------------------------------------------------------------------
 
 
-def test_kit_passes_http_adapter(provisioned: KafkaSettings, start_adapter: StartAdapter,
+def test_kit_passes_http_adapter(provisioned: KafkaSettings, secured_hub: SecuredHub, start_adapter: StartAdapter,
                                  agency_http_server: str) -> None:
     config = ReferenceConfig.model_validate({
         "agency": "police", "responder": {"name": "Force intelligence bureau", "role": "Analyst"},
@@ -116,12 +118,12 @@ def test_kit_passes_http_adapter(provisioned: KafkaSettings, start_adapter: Star
             "path": "/people/{nhs_number}/intel", "params": {"surname": "{family_name}"},
             "records_path": "items", "fields": FIELDS}}}})
     start_adapter("police", build_handler(config))
-    report = kit(provisioned, "police", category="kit.general", known_nhs=KNOWN_NHS)
+    report = kit(secured_hub.contract_kit, "police", category="kit.general", known_nhs=KNOWN_NHS)
     assert report.passed
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_kit_passes_sql_adapter(provisioned: KafkaSettings, start_adapter: StartAdapter,
+def test_kit_passes_sql_adapter(provisioned: KafkaSettings, secured_hub: SecuredHub, start_adapter: StartAdapter,
                                 database: str, tmp_path: Path,
                                 request: pytest.FixtureRequest) -> None:
     url = (f"sqlite:///{tmp_path / 'school.db'}" if database == "sqlite"
@@ -130,12 +132,12 @@ def test_kit_passes_sql_adapter(provisioned: KafkaSettings, start_adapter: Start
     handler = build_handler(sql_config("education", url))
     try:
         start_adapter("education", handler)
-        assert kit(provisioned, "education", category="kit.general", known_nhs=KNOWN_NHS).passed
+        assert kit(secured_hub.contract_kit, "education", category="kit.general", known_nhs=KNOWN_NHS).passed
     finally:
         handler.close()
 
 
-def test_kit_passes_csv_adapter(provisioned: KafkaSettings, start_adapter: StartAdapter,
+def test_kit_passes_csv_adapter(provisioned: KafkaSettings, secured_hub: SecuredHub, start_adapter: StartAdapter,
                                 tmp_path: Path) -> None:
     (tmp_path / "export-2026-01.csv").write_text(
         "NHS Number,Surname,Date of birth,Note,Ref,Recorded,Flag\n"
@@ -152,19 +154,21 @@ def test_kit_passes_csv_adapter(provisioned: KafkaSettings, start_adapter: Start
             "fields": {"summary": "Note", "reference": "Ref", "date": "Recorded",
                        "risk_flag": "Flag"}}}}})
     start_adapter("housing", build_handler(config))
-    assert kit(provisioned, "housing", category="kit.general", known_nhs=KNOWN_NHS).passed
+    assert kit(secured_hub.contract_kit, "housing", category="kit.general", known_nhs=KNOWN_NHS).passed
 
 
-def test_kit_cli_passes_on_simulated_agencies(provisioned: KafkaSettings) -> None:
+def test_kit_cli_passes_on_simulated_agencies(provisioned: KafkaSettings, secured_hub: SecuredHub) -> None:
     """All six simulated agencies in one process; the kit's CLI checks one of them."""
-    sim = run_agencies(provisioned, profile="instant")
+    sim = run_agencies({a: secured_hub.agency(a) for a in sorted(secured_hub.hub.agencies)},
+                       profile="instant")
     try:
         assert sim.wait_ready(60)
         known = sim.adapters[0].handler.knowledge.known[0]  # type: ignore[attr-defined]
         agency = sim.adapters[0].settings.agency
         out = subprocess.run(
             [sys.executable, "-m", "mash_sdk.contract_kit", "--agency", agency,
-             "--bootstrap", provisioned.bootstrap_servers, "--prefix", provisioned.topic_prefix,
+             "--client-config", str(secured_hub.client_config(Kind.TOOL, "contract-kit")),
+         "--prefix", provisioned.topic_prefix,
              "--category", "any_category", "--known-nhs", known.nhs_number, "--timeout", "20",
              "--backlog", str(BACKLOG)],
             cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -188,7 +192,8 @@ def broken_adapter(kafka: KafkaSettings, agency: str,
     stop = threading.Event()
     serde = AvroSerde()
     consumer = Consumer(kafka.confluent_config(**{
-        "group.id": f"broken-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
+        "group.id": f"{kafka.topic_prefix}mash-adapter-{agency}-broken-{uuid.uuid4().hex[:6]}",
+        "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 50}))
     consumer.subscribe([kafka.topics.requests(agency, r) for r in Rag])
     producer = Producer(kafka.producer_config())
@@ -211,11 +216,11 @@ def broken_adapter(kafka: KafkaSettings, agency: str,
                     status="NOT_KNOWN", responder=Responder(name="Broken", role="Broken"))
                 placed: dict[str, int] = {}
                 if fault == "wrong-partition":
-                    topic = producer.list_topics(kafka.topics.responses, timeout=10)
-                    count = len(topic.topics[kafka.topics.responses].partitions)
+                    topic = producer.list_topics(kafka.topics.responses(agency), timeout=10)
+                    count = len(topic.topics[kafka.topics.responses(agency)].partitions)
                     right = partition_for(req.case_id.encode(), count)
                     placed["partition"] = (right + 1) % count
-                producer.produce(kafka.topics.responses, key=req.case_id, value=serde.encode(resp),
+                producer.produce(kafka.topics.responses(agency), key=req.case_id, value=serde.encode(resp),
                                  **placed)
                 producer.flush(10)
         finally:
@@ -227,20 +232,21 @@ def broken_adapter(kafka: KafkaSettings, agency: str,
 
 
 @pytest.fixture
-def broken(provisioned: KafkaSettings) -> Iterator[Callable[[str, str], None]]:
+def broken(provisioned: KafkaSettings, secured_hub: SecuredHub) -> Iterator[Callable[[str, str], None]]:
     stops: list[tuple[threading.Event, threading.Thread]] = []
-    yield lambda agency, fault: stops.append(broken_adapter(provisioned, agency, fault))
+    yield lambda agency, fault: stops.append(broken_adapter(secured_hub.agency(agency), agency, fault))
     for stop, thread in stops:
         stop.set()
         thread.join(10)
 
 
-def test_kit_fails_adapter_with_wrong_request_id(provisioned: KafkaSettings,
+def test_kit_fails_adapter_with_wrong_request_id(provisioned: KafkaSettings, secured_hub: SecuredHub,
                                                  broken: Callable[[str, str], None]) -> None:
     broken("probation", "wrong-id")
     out = subprocess.run(
         [sys.executable, "-m", "mash_sdk.contract_kit", "--agency", "probation",
-         "--bootstrap", provisioned.bootstrap_servers, "--prefix", provisioned.topic_prefix,
+         "--client-config", str(secured_hub.client_config(Kind.TOOL, "contract-kit")),
+         "--prefix", provisioned.topic_prefix,
          "--timeout", "5", "--checks", "answers,not-known,declines"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     print(out.stdout, out.stderr)
@@ -249,10 +255,10 @@ def test_kit_fails_adapter_with_wrong_request_id(provisioned: KafkaSettings,
     assert "CONTRACT NOT MET" in out.stdout
 
 
-def test_kit_fails_adapter_that_dies_on_garbage(provisioned: KafkaSettings,
+def test_kit_fails_adapter_that_dies_on_garbage(provisioned: KafkaSettings, secured_hub: SecuredHub,
                                                 broken: Callable[[str, str], None]) -> None:
     broken("social-care", "crash-on-garbage")
-    report = run_contract_kit(provisioned, KitOptions(agency="social-care", timeout_s=5,
+    report = run_contract_kit(secured_hub.contract_kit, KitOptions(agency="social-care", timeout_s=5,
                                                       checks=("answers", "malformed")))
     print("\n" + report.render())
     results = {r.name: r for r in report.results}
@@ -263,9 +269,9 @@ def test_kit_fails_adapter_that_dies_on_garbage(provisioned: KafkaSettings,
 
 
 def test_kit_fails_adapter_whose_answers_land_on_the_wrong_partition(
-        provisioned: KafkaSettings, broken: Callable[[str, str], None]) -> None:
+        provisioned: KafkaSettings, secured_hub: SecuredHub, broken: Callable[[str, str], None]) -> None:
     broken("housing", "wrong-partition")
-    report = run_contract_kit(provisioned, KitOptions(agency="housing", timeout_s=10,
+    report = run_contract_kit(secured_hub.contract_kit, KitOptions(agency="housing", timeout_s=10,
                                                       checks=("answers",)))
     print("\n" + report.render())
     results = {r.name: r for r in report.results}

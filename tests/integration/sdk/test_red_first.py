@@ -55,7 +55,7 @@ def test_red_overtakes_green_backlog(provisioned: KafkaSettings, start_adapter: 
           f"{position - greens_before} greens handled meanwhile, {greens_left} greens still waiting")
     assert greens_left > BACKLOG * 0.8, f"red waited behind {position} greens"
 
-    with TopicReader(provisioned, [topics.responses]) as reader:
+    with TopicReader(provisioned, [topics.responses("police")]) as reader:
         got = reader.read_count(BACKLOG + 1, timeout_s=60)
     responses = [serde.decode(r.value or b"", InformationResponse) for r in got]
     assert {r.request_id for r in responses} == {r.request_id for r in [*greens, red]}

@@ -59,10 +59,10 @@ def test_failures_garbage_and_chases(provisioned: KafkaSettings, start_adapter: 
     after = make_request("health", Rag.GREEN, request_id="after", case_id="c-after")
     produce_records(provisioned, green_topic, [(after.case_id, after)])
 
-    with TopicReader(provisioned, [topics.responses, topics.deadletter]) as reader:
+    with TopicReader(provisioned, [topics.responses("health"), topics.deadletter]) as reader:
         got = reader.read_count(5, timeout_s=60)
         responses = {r.request_id: r for r in (serde.decode(m.value or b"", InformationResponse)
-                                               for m in got if m.topic == topics.responses)}
+                                               for m in got if m.topic == topics.responses("health"))}
         letters = [serde.decode(m.value or b"", DeadLetter) for m in got
                    if m.topic == topics.deadletter]
         assert responses["boom"].status is ResponseStatus.ERROR
@@ -113,7 +113,7 @@ def test_async_handler(provisioned: KafkaSettings, start_adapter: StartAdapter) 
     start_adapter("housing", handle)
     req = make_request("housing", Rag.RED)
     produce_records(provisioned, provisioned.topics.requests("housing", Rag.RED), [(req.case_id, req)])
-    with TopicReader(provisioned, [provisioned.topics.responses]) as reader:
+    with TopicReader(provisioned, [provisioned.topics.responses("housing")]) as reader:
         [msg] = reader.read_count(1, timeout_s=30)
     response = AvroSerde().decode(msg.value or b"", InformationResponse)
     assert msg.key == req.case_id.encode()

@@ -10,6 +10,7 @@ import pytest
 from mash_common.contracts import InformationResponse, Rag, ResponseStatus
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_demo.access import SecuredHub
 from mash_sdk.simulated import SIX_AGENCIES, population
 from mash_sdk.simulated.population import AgencyKnowledge
 from mash_sdk.testing import make_request
@@ -20,11 +21,12 @@ from tests.support.processes import ServiceProcess
 pytestmark = pytest.mark.integration
 
 
-def test_six_agencies_one_process_sigterm(provisioned: KafkaSettings, tmp_path: Path) -> None:
+def test_six_agencies_one_process_sigterm(provisioned: KafkaSettings, secured_hub: SecuredHub,
+                                          tmp_path: Path) -> None:
     port = _free_port()
     proc = ServiceProcess("simulated", [
         "-m", "mash_sdk.simulated", "--profile", "instant", "--seed", "4",
-        "--bootstrap", provisioned.bootstrap_servers, "--prefix", provisioned.topic_prefix,
+        "--clients-dir", str(secured_hub.clients_dir), "--prefix", provisioned.topic_prefix,
         "--health-port", str(port)], {}, tmp_path).start()
     try:
         for agency in SIX_AGENCIES:
@@ -35,7 +37,7 @@ def test_six_agencies_one_process_sigterm(provisioned: KafkaSettings, tmp_path: 
                                  data_categories=["history"], case_id="case-1") for a in SIX_AGENCIES]
         for r in requests:
             produce_records(provisioned, provisioned.topics.requests(r.agency, r.rag), [(r.case_id, r)])
-        with TopicReader(provisioned, [provisioned.topics.responses]) as reader:
+        with TopicReader(provisioned, [provisioned.topics.responses(a) for a in SIX_AGENCIES]) as reader:
             got = reader.read_count(6, timeout_s=60)
         serde = AvroSerde()
         answers = {x.agency: x for x in (serde.decode(m.value or b"", InformationResponse) for m in got)}

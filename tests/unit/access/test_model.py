@@ -63,7 +63,7 @@ def test_a_source_system_writes_only_its_referrals_and_reads_only_its_outcomes(
 def test_a_hub_system_reads_assembled_cases_and_writes_decisions(model: list[Principal], hub: HubConfig) -> None:
     p = by_party(model, Kind.HUB, "case-management")
     assert readable(p, hub) == {NAMES.assembled}
-    assert writable(p, hub) == {NAMES.decisions}
+    assert writable(p, hub) == {NAMES.decisions, NAMES.deadletter}
 
 
 @pytest.mark.parametrize(("service", "reads", "writes"), [

@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     status = 0
     try:
+        if broker.started_here:
+            ctx.results["broker_warm_up"] = throughput.warm_up(ctx)
         run(ctx, chosen)
     except KeyboardInterrupt:
         ctx.say("[red]interrupted: writing what was measured[/red]")

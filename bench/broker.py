@@ -173,9 +173,9 @@ def revoke(admin: KafkaSettings, bindings: list[AclBinding], timeout_s: float = 
         return
     filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host,
                                 b.operation, b.permission_type) for b in bindings]
+    client = AdminClient(admin.confluent_config())  # held until the futures are done
     try:
-        for future in AdminClient(admin.confluent_config()).delete_acls(
-                filters, request_timeout=timeout_s).values():
+        for future in client.delete_acls(filters, request_timeout=timeout_s).values():
             future.result(timeout_s)
     except KafkaException as exc:  # cleanup only: the figures stand either way
         logger.warning("could not remove User:ANONYMOUS's ACLs: %s", exc.args[0].str())

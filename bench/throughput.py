@@ -13,6 +13,7 @@ import multiprocessing as mp
 import time
 from typing import Any
 
+import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -75,8 +76,10 @@ def measure(ctx: Ctx, session: Session, n: int) -> dict[str, Any]:
         group = next((f"{head}*" for head in WILDCARD_GROUPS
                       if short.startswith(head) and short != "mash.referrals.triaged"), short)
         by_topic[group] = by_topic.get(group, 0) + c
+    broker = ctx.broker.pid()
     return {
         "leg": session.leg.value,
+        "broker_uptime_s": round(time.time() - psutil.Process(broker).create_time()) if broker else None,
         "prefix": names.prefix,
         "referrals": n,
         "gathered": done,
@@ -118,14 +121,14 @@ def _consume_count(kafka: KafkaSettings, topic: str, partitions: int, count: int
     consumer.close()
 
 
-def baseline(ctx: Ctx, leg: Leg, count: int, size: int) -> dict[str, Any]:
+def baseline(ctx: Ctx, leg: Leg, count: int, size: int, label: str = "baseline") -> dict[str, Any]:
     """A plain confluent-kafka loop on the same broker and listener as the pipeline it is
     compared with, as a principal of its own (not the super user): one process produces
     `count` messages of `size` bytes (keyed, idempotent, linger 5 ms, like the bench's own
     producers) to a 6-partition topic, another consumes them. Rate = count / (first send ->
     last consumed)."""
     kafka = ctx.loops.settings(leg)
-    topic = f"{ctx.loops.prefix}baseline-{leg.value.lower()}"
+    topic = f"{ctx.loops.prefix}{label}-{leg.value.lower()}"
     admin = AdminClient(ctx.broker.admin.confluent_config())
     admin.create_topics([NewTopic(topic, 6, 1)])[topic].result(30)
     mpctx = mp.get_context("spawn")
@@ -136,7 +139,7 @@ def baseline(ctx: Ctx, leg: Leg, count: int, size: int) -> dict[str, Any]:
     producer = Producer(kafka.producer_config(**{"linger.ms": 5}))
     value = bytes(size)
     t0 = time.time()
-    with ctx.bar(f"baseline {leg.value}: produce+consume", count) as show:
+    with ctx.bar(f"{label} {leg.value}: produce+consume", count) as show:
         for i in range(count):
             while True:
                 try:
@@ -156,6 +159,19 @@ def baseline(ctx: Ctx, leg: Leg, count: int, size: int) -> dict[str, Any]:
     return {"leg": leg.value, "principal": kafka.principal, "messages": count, "message_bytes": size,
             "produce_s": produced_s, "produce_per_s": count / produced_s, "elapsed_s": last - t0,
             "messages_per_s": count / (last - t0)}
+
+
+WARM_UP_MESSAGES = 150_000
+WARM_UP_BYTES = 700  # about the pipeline's mean record size
+
+
+def warm_up(ctx: Ctx) -> dict[str, Any]:
+    """A freshly started broker JVM spends its first minutes compiling (JIT) and loading its
+    coordinators; whichever leg ran first would pay for it. So before any measurement the
+    baseline loop runs once on each listener, and its figures are kept but not compared."""
+    legs = [Leg.SECURED] + ([Leg.PLAINTEXT] if ctx.broker.plaintext_bootstrap else [])
+    ctx.say(f"[bold]Warm-up[/bold] of the fresh broker: the baseline loop on {', '.join(leg.value for leg in legs)}")
+    return {leg.value: baseline(ctx, leg, WARM_UP_MESSAGES, WARM_UP_BYTES, label="warm-up") for leg in legs}
 
 
 def _sizes(ctx: Ctx) -> tuple[int, int]:

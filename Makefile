@@ -11,11 +11,11 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCAL_KAFKA := $(PYTHON) deploy/local_kafka.py
-KAFKA_PORT := $(or $(MASH_KAFKA_PORT),9092)
-# Tests and the demo use this broker unless the caller points them elsewhere.
-export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
+# The local broker's super user (administration only); every other party has its own
+# client config, written by `make access` (python -m mash_common.access).
+ADMIN_CONFIG := $(or $(MASH_KAFKA_HOME),var/kafka)/clients/admin.properties
 
-.PHONY: help setup kafka-start kafka-stop kafka-status kafka-logs kafka-reset topics test lint run clean
+.PHONY: help setup kafka-start kafka-stop kafka-status kafka-logs kafka-reset topics access test lint run clean
 
 help:
 	@echo "make run          start Kafka and the demo"
@@ -23,6 +23,7 @@ help:
 	@echo "make setup        create .venv and install the project (.[dev])"
 	@echo "make lint         ruff check + mypy"
 	@echo "make topics       create the project's topics on the local broker"
+	@echo "make access       create the hub's principals and ACLs (client configs in var/kafka/clients)"
 	@echo "make kafka-start | kafka-stop | kafka-status | kafka-logs | kafka-reset"
 	@echo "make clean        remove caches and build output (keeps .venv and var/)"
 
@@ -54,7 +55,10 @@ kafka-reset:
 	@$(LOCAL_KAFKA) reset
 
 topics: setup kafka-start
-	$(VPY) -m mash_common.provision
+	$(VPY) -m mash_common.provision --client-config $(ADMIN_CONFIG)
+
+access: setup kafka-start
+	$(VPY) -m mash_common.access --client-config $(ADMIN_CONFIG)
 
 test: setup kafka-start
 	$(VPY) -m pytest $(PYTEST_ARGS)

@@ -135,7 +135,7 @@ class LagSampler:
     def _probe_consumer(self) -> Consumer:
         if self._probe is None:
             self._probe = Consumer(self._settings.kafka.confluent_config(**{
-                "group.id": f"mash-ops-lag-probe-{uuid.uuid4().hex[:8]}",
+                "group.id": f"{self._settings.kafka.topic_prefix}mash-ops-lag-probe-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 # The committed offset may have been deleted by retention: read the oldest left.

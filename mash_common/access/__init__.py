@@ -219,6 +219,9 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
               .topics([names.deadletter, names.replay_log], R)
               .topics([*inbound, names.replay_log, names.audit], W)
               .transactional_id(replay_transactional_id(p))
+              # Its throwaway readers (assigned, never committing) still look up a group
+              # coordinator, which takes describing an operations group.
+              .describe_groups(ops_group)
               .groups(f"{p}mash-ops-replay").build())
     principals.append(Principal(f"{p}ops.replay", Kind.OPS, "replay",
                                 "operations, privileged: replay dead letters, audited disclosure",

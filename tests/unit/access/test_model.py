@@ -133,3 +133,10 @@ def test_the_explanation_names_every_principal_and_says_nothing_else_is_allowed(
     for p in model:
         assert p.user.removeprefix("hub1.") in text
     assert "Nothing else is allowed" in text
+
+
+def test_the_access_table_in_docs_is_what_the_code_explains(hub: HubConfig) -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "security.md").read_text()
+    assert explain(access_model(TopicNames(""), hub), "") in doc

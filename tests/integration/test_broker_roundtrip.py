@@ -23,7 +23,7 @@ def test_encoded_referrals_round_trip_through_the_broker(provisioned: KafkaSetti
     sent = [referral(f"REF-{i}") for i in range(20)]  # from the school portal
     topic = provisioned.topics.referrals("school-portal")
     produce_records(secured_hub.source("school-portal"), topic, [(r.referral_id, r) for r in sent])
-    with TopicReader(secured_hub.service("intake"), [topic]) as reader:
+    with TopicReader(provisioned, [topic]) as reader:
         got = reader.read_count(len(sent), timeout_s=60)
     assert all(m.value is not None and m.value.startswith(MARKER) for m in got)
     decoded = [serde.decode(m.value, Referral) for m in got if m.value is not None]

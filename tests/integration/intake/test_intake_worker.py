@@ -123,6 +123,9 @@ def hub(module_hub: SecuredHub, hub_config: HubConfig, tmp_path_factory: pytest.
         # Personal data never reaches the log (the factory's child and NHS numbers used here).
         for personal in ("Example", "9434765919", "EX1 1AA", "Synthetic narrative"):
             assert personal not in log
+        # Nor does the service's own password.
+        password = module_hub.service("intake").sasl_password
+        assert password is not None and password.get_secret_value() not in log
 
 
 def read_back(kafka: KafkaSettings, dead: DeadLetter) -> list[Received]:

@@ -75,9 +75,10 @@ class BenchBroker:
                 f"{current.plaintext_port})")
             return cls(KafkaSettings(client_config=local_kafka.admin_client_config(home)), home,
                        f"127.0.0.1:{current.plaintext_port}", started_here=False)
-        if current.running:
-            # Left by an earlier run without a plaintext listener: it is the bench's own.
-            local_kafka.stop(home)
+        # Every run starts from empty storage (reset keeps the jars and the CA): runs are then
+        # comparable, and nothing of an earlier run (topics, users, ACLs) is left to skew one.
+        # Restarting a home a full run had used once refused the admin's SCRAM login.
+        local_kafka.reset(home)
         _share_jars(home)
         port, plaintext = free_port(), free_port()
         local_kafka.start(port=port, home=home, plaintext_port=plaintext, progress=say)

@@ -93,6 +93,7 @@ class Session:
         self._tracker: Tracker | None = None
         self.actors: Actors | None = None
         self._next_person = 0
+        self._sources: dict[float, SourceSystems] = {}
 
     @property
     def hub(self) -> SecuredHub:
@@ -146,6 +147,9 @@ class Session:
         return self
 
     def stop(self) -> None:
+        for sender in self._sources.values():
+            sender.flush(10)
+        self._sources.clear()
         if self._tracker is not None:
             self._tracker.stop()
         if self.actors is not None:
@@ -158,8 +162,12 @@ class Session:
             self._hub.teardown()
 
     def sources(self, linger_ms: float) -> SourceSystems:
-        """The load generator: one producer per source system, each as itself."""
-        return SourceSystems({s: self.hub.source(s) for s in sorted(self.hub.hub.source_systems)}, linger_ms)
+        """The load generator: one producer per source system, each as itself; made once per
+        session, so no measured window pays for its TLS and SCRAM handshakes."""
+        if linger_ms not in self._sources:
+            self._sources[linger_ms] = SourceSystems(
+                {s: self.hub.source(s) for s in sorted(self.hub.hub.source_systems)}, linger_ms)
+        return self._sources[linger_ms]
 
     def burst(self, items: list[Prepared]) -> float:
         return send_burst(self.sources(linger_ms=5), items)

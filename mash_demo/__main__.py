@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mash_common.access import Kind
 from mash_common.serde import AvroSerde
 from mash_demo.access import SecuredHub
 from mash_demo.hub_system import HubSystem
@@ -176,8 +177,15 @@ def _feed_and_watch(secured: SecuredHub, observer: Observer, args: argparse.Name
             next_at = started + sent * interval
             while (pause := next_at - time.monotonic()) > 0:
                 time.sleep(min(pause, 0.05))  # pacing the send rate, not waiting for a result
+    forged = _forge(secured, producers, items[0], run_tag)
+    observer.note_sent(forged, "police-niche")
+    expected[forged] = True  # dead-lettered SENDER_MISMATCH, and the police system told why
     for producer in producers.values():
         producer.flush(30)
+    refusal = _refused_read(secured)
+    say(f"  trust boundary: the police system wrote one referral in the school portal's name "
+        f"(it must be dead-lettered SENDER_MISMATCH); the public portal tried to read assembled "
+        f"cases: {refusal}")
     deadline = time.monotonic() + args.timeout
     last_line = 0.0
     with Live(_view(observer, sent, len(items)), console=console, refresh_per_second=4,
@@ -195,6 +203,38 @@ def _feed_and_watch(secured: SecuredHub, observer: Observer, args: argparse.Name
         if live_view:
             live.update(_view(observer, sent, len(items)))
     return RunResult(sent, expected, time.monotonic() - started, observer.outstanding(expected))
+
+
+def _forge(secured: SecuredHub, producers: dict[str, Producer], item: SyntheticReferral,
+           run_tag: str) -> str:
+    """The police system, on its own topic (the only one it may write), sends a referral
+    that claims to come from the school portal."""
+    assert item.referral is not None
+    forged = item.referral.model_copy(update={"referral_id": f"{run_tag}-forged",
+                                              "source_system": "school-portal"})
+    producers["police-niche"].produce(secured.admin.topics.referrals("police-niche"),
+                                      key=forged.referral_id.encode(),
+                                      value=AvroSerde().encode(forged))
+    return forged.referral_id
+
+
+def _refused_read(secured: SecuredHub) -> str:
+    """What the broker says when the public portal asks for the assembled cases."""
+    source = secured.principal(Kind.SOURCE, "public-portal")
+    consumer = Consumer(secured.source("public-portal").confluent_config(**{
+        "group.id": f"{source.group_prefix}-demo-probe", "auto.offset.reset": "earliest"}))
+    consumer.subscribe([secured.admin.topics.assembled])
+    try:
+        for _ in range(100):  # at most ~20 s, each poll waiting on the broker
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                return f"refused by the broker ({msg.error().name()})"
+            return "[red]NOT REFUSED: the ACLs are wrong[/red]"
+    finally:
+        consumer.close()
+    return "[red]no answer from the broker[/red]"
 
 
 class _NullLive:
@@ -219,10 +259,11 @@ def _summary(observer: Observer, result: RunResult) -> None:
         table.add_row(rag, str(len(seconds)), f"{statistics.median(seconds):.1f}", f"{max(seconds):.1f}")
     console.print(table)
     rejected = sum(1 for r in result.expected.values() if r)
-    valid = result.sent - rejected
+    valid = len(result.expected) - rejected
     notified = valid - sum(1 for r in result.outstanding if not result.expected[r])
     say(f"cases: {s.cases} ({s.complete} complete, {s.partial} partial at their deadline)")
-    say(f"referrals: {result.sent} sent, {valid} valid and {rejected} rejected (each rejection told to its sender)")
+    say(f"referrals: {len(result.expected)} sent, {valid} valid and {rejected} rejected, one of them "
+        "forged (each rejection told to its sender)")
     say(f"referrers told the decision: {notified}/{valid}")
     say("outcomes delivered: " + ", ".join(f"{v} {k}" for k, v in sorted(s.outcomes_by_kind.items())))
     say("dead letters: " + (", ".join(f"{v} {k}" for k, v in sorted(s.deadletters_by_reason.items())) or "none"))

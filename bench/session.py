@@ -134,7 +134,8 @@ class Session:
         self._hub = create_hub(self.ctx.broker, self.leg, f"{tag}.", self.ctx.run_dir / tag / "clients")
         self._run = Run.create(self._hub, tag, self.ctx.run_dir, due_s=self.due_s, extra_env=self.extra_env)
         self._tracker = Tracker(self.observer, triaged=self.track_triaged)
-        self.ctx.say("  starting intake, enrichment and routing, each as its own principal")
+        who = "each as its own principal" if self.leg is Leg.SECURED else "as User:ANONYMOUS"
+        self.ctx.say(f"  starting intake, enrichment and routing, {who}")
         self._run.start(lambda m: self.ctx.say(f"  {m.strip()}"))
         if self.with_agencies:
             agencies = {a: self.hub.agency(a) for a in sorted(self.hub.hub.agencies)}

@@ -506,16 +506,30 @@ def write_config(layout: Layout, port: int, controller_port: int, password: str,
     _write_private(layout.config, text)
 
 
-def ensure_formatted(layout: Layout, java: str, password: str) -> None:
-    """Format the KRaft storage once; the cluster id is generated once and kept."""
+def ensure_formatted(layout: Layout, java: str, password: str, password_known: bool = True) -> None:
+    """Format the KRaft storage once; the cluster id is generated once and kept.
+
+    `password_known` False means the super user's client config was lost: the storage's
+    SCRAM credential can no longer be matched, so (development data being disposable) the
+    storage is formatted anew with the new password rather than leaving a broker nobody can
+    administer.
+    """
     if layout.meta.is_file():
-        if layout.security_marker.is_file() and layout.security_marker.read_text().strip() == SECURITY_VERSION:
+        marked = (layout.security_marker.is_file()
+                  and layout.security_marker.read_text().strip() == SECURITY_VERSION)
+        if marked and password_known:
             return
-        # Storage formatted before the broker was secured has no SCRAM super user, and
-        # development data is disposable: format it anew rather than run unsecured.
-        _say(f"Storage in {layout.data} predates the secured broker; formatting it anew")
-        shutil.rmtree(layout.data)
-        layout.data.mkdir(parents=True)
+        if marked:
+            _say(f"{layout.admin_properties} is missing, so the super user's password is lost; "
+                 f"formatting {layout.data} anew")
+            shutil.rmtree(layout.data)
+            layout.data.mkdir(parents=True)
+        else:
+            # Storage formatted before the broker was secured has no SCRAM super user, and
+            # development data is disposable: format it anew rather than run unsecured.
+            _say(f"Storage in {layout.data} predates the secured broker; formatting it anew")
+            shutil.rmtree(layout.data)
+            layout.data.mkdir(parents=True)
     if not layout.cluster_id.is_file():
         layout.cluster_id.write_text(_new_cluster_id() + "\n")
     cluster_id = layout.cluster_id.read_text().strip()
@@ -616,9 +630,10 @@ def start(
             raise LocalKafkaError(f"plaintext port {plaintext_port} on {HOST} is already in use")
         ensure_jars(layout, version)
         ensure_tls(layout)
+        password_known = layout.admin_properties.is_file()
         password = admin_password(layout)
         write_config(layout, port, controller_port, password, plaintext_port)
-        ensure_formatted(layout, java, password)
+        ensure_formatted(layout, java, password, password_known)
         write_admin_properties(layout, port, password)
 
         layout.logs.mkdir(parents=True, exist_ok=True)

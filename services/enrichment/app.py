@@ -36,6 +36,7 @@ from mash_common.contracts import (
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
 from mash_common.metrics import serve_metrics
+from mash_common.processing import consume_batches, guarded
 from mash_common.serde import AvroSerde
 from mash_common.streams import (
     Position,
@@ -354,12 +355,14 @@ def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None 
     async def gather(stream: StreamT) -> None:
         batches = stream.take_events(  # type: ignore[attr-defined]  # on Stream, not on StreamT
             settings.batch_max, within=settings.batch_within_s)
-        async for events in batches:
-            await service.handle(events)
+        # A bug stops the worker before the batch is acked: nothing is skipped.
+        await consume_batches(batches, service.handle)
+
+    sweep = guarded("the deadline sweeper", service.sweep)
 
     @app.timer(interval=settings.sweep_interval_s, name="sweeper")
     async def sweeper() -> None:
-        await service.sweep()
+        await sweep()
 
     @app.task
     async def start_metrics() -> None:

@@ -16,12 +16,8 @@ and faust writes its changelog to that message's partition, so state moves with 
 from __future__ import annotations
 
 import logging
-import os
-import traceback
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from time import perf_counter
-from typing import NoReturn
 
 import faust
 from faust.types import EventT, StreamT, TableT
@@ -30,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from mash_common.contracts import AuditAction, Referral, utcnow
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
+from mash_common.processing import consume_events
 from mash_common.serde import AvroSerde
 from mash_common.streams import Position, Publisher, build_app, position_of
 from mash_common.topics import PIPELINE_PARTITIONS
@@ -50,31 +47,6 @@ from services.intake.validation import Problem, Rules
 logger = logging.getLogger(__name__)
 
 STAGE = "intake"
-# EX_SOFTWARE: the worker stopped itself on an unexpected error (a bug or a failure to retry).
-EXIT_ON_ERROR = 70
-
-
-def stop_worker(position: Position, exc: BaseException,
-                exit_process: Callable[[int], object] = os._exit) -> NoReturn:
-    """Stop at once without acking or committing the message that failed.
-
-    Faust acks a message when the agent's `async for` lets go of it, even when the body
-    raised, and an orderly stop commits acked offsets: logging and re-raising would skip the
-    message. os._exit stops before either can happen, so the message is redelivered to
-    whichever worker takes the partition next. Exception text can hold values, so only the
-    type and the frames (file, line, function; no source text, no locals) are logged.
-    """
-    logger.critical("unexpected %s handling %s; stopping the worker without committing it",
-                    type(exc).__name__, position)
-    frames = traceback.extract_tb(exc.__traceback__)
-    logger.critical("where: %s", " <- ".join(
-        f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames)))
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    exit_process(EXIT_ON_ERROR)
-    raise SystemExit(EXIT_ON_ERROR)  # only reached when a test replaces exit_process
-
-
 class Intake:
     """The agents' bodies: decode, call logic, encode, send, count."""
 
@@ -250,14 +222,10 @@ class Intake:
 Handler = Callable[[bytes | None, bytes | None, Position], Awaitable[None]]
 
 
-async def _consume(stream: StreamT, handle: Handler) -> None:
-    event: EventT
-    async for event in stream.events():
-        position = position_of(event)
-        try:
-            await handle(event.key, event.value, position)
-        except Exception as exc:  # a bug or transient failure: stop, never skip the message
-            stop_worker(position, exc)
+def _each(handle: Handler) -> Callable[[EventT], Awaitable[None]]:
+    async def one(event: EventT) -> None:
+        await handle(event.key, event.value, position_of(event))
+    return one
 
 
 def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = None) -> faust.App:
@@ -278,11 +246,11 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
 
     @app.agent(referrals, concurrency=1, name="admit")
     async def admit_agent(stream: StreamT) -> None:
-        await _consume(stream, intake.on_referral)
+        await consume_events(stream.events(), _each(intake.on_referral))
 
     @app.agent(intake.link_topic, concurrency=1, name="triage")
     async def triage_agent(stream: StreamT) -> None:
-        await _consume(stream, intake.on_link)
+        await consume_events(stream.events(), _each(intake.on_link))
 
     app.intake = intake  # type: ignore[attr-defined]  # for tests and the REPL
     return app

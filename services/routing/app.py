@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from mash_common.contracts import (
 )
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import HubConfig, load_hub_config
+from mash_common.processing import consume_events, guarded
 from mash_common.serde import AvroSerde
 from mash_common.streams import (
     Position,
@@ -295,27 +296,33 @@ def create_app(
         grace=timedelta(seconds=settings.unknown_case_grace_s),
     )
 
-    @app.agent(raw_topic(app, names.assembled), name="route-assembled", concurrency=1)
-    async def route_assembled(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
+    def timed(kind: str, handle: Callable[[EventT], Awaitable[None]]) -> Callable[[EventT], Awaitable[None]]:
+        async def one(event: EventT) -> None:
             started = time.perf_counter()
             async with router.lock:
-                await router.on_assembled_event(event)
-            metrics.processing.labels("assembled").observe(time.perf_counter() - started)
+                await handle(event)
+            metrics.processing.labels(kind).observe(time.perf_counter() - started)
+        return one
+
+    # A bug stops the worker before the message is acked: nothing is skipped.
+    @app.agent(raw_topic(app, names.assembled), name="route-assembled", concurrency=1)
+    async def route_assembled(stream: StreamT[bytes]) -> None:
+        await consume_events(stream.events(), timed("assembled", router.on_assembled_event))
 
     @app.agent(raw_topic(app, names.decisions), name="route-decisions", concurrency=1)
     async def route_decisions(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            started = time.perf_counter()
-            async with router.lock:
-                await router.on_decision_event(event)
-            metrics.processing.labels("decision").observe(time.perf_counter() - started)
+        await consume_events(stream.events(), timed("decision", router.on_decision_event))
 
-    @app.timer(interval=settings.park_sweep_interval_s, name="expire-held-decisions")
-    async def expire_held_decisions() -> None:
+    async def expire() -> None:
         if not tables_ready(app):
             return
         async with router.lock:
             await router.expire_parked(owned_partitions(app, names.decisions))
+
+    expire_guarded = guarded("the held-decision expiry", expire)
+
+    @app.timer(interval=settings.park_sweep_interval_s, name="expire-held-decisions")
+    async def expire_held_decisions() -> None:
+        await expire_guarded()
 
     return app

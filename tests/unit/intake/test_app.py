@@ -9,8 +9,9 @@ from unittest.mock import MagicMock
 import pytest
 from prometheus_client import CollectorRegistry
 
+from mash_common.processing import EXIT_ON_ERROR, stop_worker
 from mash_common.streams import Position
-from services.intake.app import EXIT_ON_ERROR, create_app, stop_worker
+from services.intake.app import create_app
 from services.intake.metrics import IntakeMetrics
 from services.intake.settings import IntakeSettings
 from tests.support.kafka import offline_settings

@@ -23,6 +23,7 @@ from mash_common.errors import (
     UnknownFingerprintError,
     WrongRecordError,
 )
+from mash_common.limits import LIMIT_ERRORS
 from mash_common.schemas import SchemaStore, SchemaVersion, default_store
 
 MARKER = b"\xc3\x01"
@@ -36,7 +37,9 @@ def _describe_validation(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
         where = ".".join(str(p) for p in err["loc"]) or "(record)"
-        parts.append(f"{where}: {err['type']}")
+        # The contract's own limit errors say which limit, never the value.
+        detail = err["msg"] if err["type"] in LIMIT_ERRORS else err["type"]
+        parts.append(f"{where}: {detail}")
     return "; ".join(parts)
 
 

@@ -35,6 +35,7 @@ from mash_common.contracts import (
 )
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
+from mash_common.limits import MAX_RECORD_BYTES
 from mash_common.metrics import serve_metrics
 from mash_common.processing import consume_batches, guarded
 from mash_common.serde import AvroSerde
@@ -205,10 +206,30 @@ class Enrichment:
             logger.warning("%s: case %s lives on partition %d; producers must use the "
                            "default (murmur2) partitioner", pos, case_id, state.partition)
         outcome = apply(state, ev, utcnow(), self.rules)
+        too_big = self._too_big(outcome)
+        if too_big is not None:
+            # Never a crash loop: the input that would grow the case past what the broker
+            # takes is set aside with its reason; the case goes on without it.
+            await self._reject(role, pos, key, raw, "TOO_LARGE", too_big)
+            return role, False
         sent = await self._emit(outcome, role, pos, key, raw)
         if outcome.state is not None and outcome.state != state:
             pending[case_id] = outcome.state
         return role, sent
+
+    def _too_big(self, outcome: Outcome) -> str | None:
+        """Why the step's state or assembled case would exceed the record size the producer
+        and broker accept (mash_common.limits.MAX_RECORD_BYTES), or None if they fit."""
+        if outcome.state is not None:
+            size = len(outcome.state.model_dump_json())
+            if size > MAX_RECORD_BYTES:
+                return f"the case's state would be {size} bytes, over {MAX_RECORD_BYTES}"
+        for effect in outcome.effects:
+            if isinstance(effect, PublishCase):
+                size = len(self.serde.encode(effect.case))
+                if size > MAX_RECORD_BYTES:
+                    return f"the assembled case would be {size} bytes, over {MAX_RECORD_BYTES}"
+        return None
 
     async def _reject(self, role: str, pos: Position, key: bytes | None, raw: bytes | None,
                       reason: str, error: str) -> None:

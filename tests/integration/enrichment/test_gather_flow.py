@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from mash_common.contracts import (
+    AgencyRecord,
     AssembledCase,
     AuditAction,
     AuditEvent,
@@ -213,3 +214,38 @@ def test_a_different_second_answer_is_dead_lettered_and_the_first_stands(
     assert [c.status for c in case.contributions if c.agency == "police"] == [ResponseStatus.FOUND]
     actions = [a.action for a in audits_for(reader.drain(1.0), hub, case_id)]
     assert actions.count(AuditAction.RESPONSE_CONFLICT) == 1
+
+
+def test_an_answer_that_would_grow_the_case_past_the_broker_limit_is_set_aside(
+    running_worker: ServiceProcess, hub: Hub, reader: TopicReader
+) -> None:
+    """Three agencies each send 100 records of 4,000 characters (within the contract's limits):
+    the case's state would pass 1 MB, so the answer that would take it there is dead-lettered
+    TOO_LARGE and the case goes on (PARTIAL at its deadline) instead of crash-looping."""
+    case_id = new_case()
+    hub.refer(case_id, Rag.GREEN, due_in_s=8)
+    got = reader.poll_until(lambda r: len(requests_for(r, case_id)) >= 4, timeout_s=30)
+    reqs = {r.agency: r for r in requests_for(got, case_id) if not r.is_chase}
+    for agency in ("police", "health", "education"):
+        request = reqs[agency]
+        big = InformationResponse(
+            request_id=request.request_id, case_id=case_id, agency=agency, responded_at=utcnow(),
+            status=ResponseStatus.FOUND, responder=Responder(name="Synthetic Officer", role="Lead"),
+            records=[AgencyRecord(category=request.data_categories[0], summary="s" * 4000,
+                                  reference=f"{agency}-{i}") for i in range(100)])
+        hub.send(hub.names.responses(agency), case_id, big)
+    got = reader.poll_until(lambda r: len(dead_letters(r, hub, case_id)) >= 1, timeout_s=30)
+    [letter] = dead_letters(got, hub, case_id)
+    assert letter.reason_code == "TOO_LARGE" and "over 1000000" in letter.error
+    got = reader.poll_until(lambda r: len(cases_for(r, hub, case_id)) >= 1, timeout_s=30)
+    [case] = cases_for(got, hub, case_id)
+    assert case.completeness is Completeness.PARTIAL
+    assert len(case.missing_agencies) == 2  # the set-aside answer's agency and social care
+    # The worker is alive and well: an ordinary case after it is assembled.
+    other = new_case()
+    hub.refer(other, Rag.GREEN, due_in_s=60)
+    got = reader.poll_until(lambda r: len(requests_for(r, other)) >= 4, timeout_s=30)
+    for request in requests_for(got, other):
+        hub.answer(request)
+    got = reader.poll_until(lambda r: len(cases_for(r, hub, other)) >= 1, timeout_s=30)
+    assert cases_for(got, hub, other)[0].completeness is Completeness.COMPLETE

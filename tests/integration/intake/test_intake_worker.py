@@ -305,3 +305,35 @@ def test_a_referral_in_another_source_systems_name_is_never_processed(hub: Hub) 
     note: OutcomeNotification = only(out, OutcomeNotification)
     assert note.recipient == "police-niche"
     assert [x.split(":")[0] for x in note.reasons] == ["SENDER_MISMATCH"]
+
+
+def test_a_hostile_referral_is_dead_lettered_and_the_next_one_flows(hub: Hub) -> None:
+    """Valid Avro the broker accepts, but a 200 KB narrative of control characters: it is
+    rejected with the field and the limit named, and an ordinary referral after it on the
+    same topic is triaged."""
+    import io
+
+    from fastavro import schemaless_writer
+
+    from mash_common.schemas import default_store
+
+    hostile = referral(f"{hub.run}-HOSTILE", received_at=utcnow(), subject=child(100000005))
+    body = hostile.model_dump(mode="python")
+    body["narrative"] = "\x1b[2J" * 50_000
+    version = default_store().current(Referral.avro_name)
+    out = io.BytesIO()
+    schemaless_writer(out, version.parsed, body)
+    value = b"\xc3\x01" + version.fingerprint + out.getvalue()
+    assert len(value) > 200_000
+    hub.send(hostile.referral_id, value)
+    out_hostile = hub.outputs(4)
+    assert summary(out_hostile) == Counter({
+        "deadletter": 1, "outcomes.school-portal:REJECTED": 1,
+        "audit:REFERRAL_REJECTED": 1, "audit:NOTIFICATION_SENT": 1,
+    })
+    dead: DeadLetter = only(out_hostile, DeadLetter)
+    assert dead.reason_code == "CONTRACT_VIOLATION"
+    assert "narrative: longer than 20000 characters" in dead.error
+    ordinary = referral(f"{hub.run}-AFTER-HOSTILE", received_at=utcnow(), subject=child(100000006))
+    hub.send(ordinary.referral_id, encode(ordinary))
+    assert summary(hub.outputs(5))["referrals.triaged"] == 1

@@ -97,3 +97,13 @@ def test_responses_carry_at_most_a_hundred_records() -> None:
     InformationResponse(records=[record] * 100, **fields)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="more than 100 items"):
         InformationResponse(records=[record] * 101, **fields)  # type: ignore[arg-type]
+
+
+def test_the_contract_doc_lists_every_limit() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text()
+    for field, limit in TEXT_LIMITS.items():
+        assert f"| `{field}` | {limit:,} characters |" in doc
+    for field, limit in LIST_LIMITS.items():
+        assert f"| `{field}` | {limit} items |" in doc

@@ -16,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import faust
-from faust.types import EventT, StreamT, TableT
+from faust.types import EventT, StreamT
 from prometheus_client import CollectorRegistry
 
 from mash_common.contracts import (
@@ -70,61 +69,14 @@ from services.enrichment.logic import (
 )
 from services.enrichment.metrics import EnrichmentMetrics
 from services.enrichment.settings import EnrichmentSettings
+from services.enrichment.store import CaseStore
 
 logger = logging.getLogger(__name__)
 
 STAGE = "enrichment"
-
-
-class CaseStore:
-    """The changelog-backed gather table, holding each case's state as JSON bytes.
-
-    Writes name the changelog partition explicitly (the case's input partition, kept in its
-    state) instead of relying on faust's current event: the sweeper is a timer and has none,
-    and faust would refuse (or, with use_partitioner, let the producer's hash pick a partition
-    that need not be the one the case's input lives on).
-    """
-
-    def __init__(self, table: TableT) -> None:
-        self._table = table
-        # Decoded states by key, reused while the stored bytes are unchanged: the sweeper
-        # looks at every case several times a second and should not re-parse them all.
-        self._decoded: dict[bytes, tuple[bytes, GatherState]] = {}
-
-    @staticmethod
-    def key(case_id: str) -> bytes:
-        return case_id.encode("utf-8")
-
-    def _decode(self, key: bytes, raw: bytes) -> GatherState:
-        cached = self._decoded.get(key)
-        if cached is not None and cached[0] is raw:
-            return cached[1]
-        state = GatherState.model_validate_json(raw)
-        self._decoded[key] = (raw, state)
-        return state
-
-    def get(self, case_id: str) -> GatherState | None:
-        key = self.key(case_id)
-        raw = self._table.get(key)
-        return None if raw is None else self._decode(key, raw)
-
-    def put(self, state: GatherState) -> None:
-        key = self.key(state.case_id)
-        raw = state.model_dump_json().encode("utf-8")
-        write_table(self._table, state.partition, key, raw)
-        self._decoded[key] = (raw, state)
-
-    def delete(self, state: GatherState) -> None:
-        key = self.key(state.case_id)
-        write_table(self._table, state.partition, key, None)  # a changelog tombstone
-        self._decoded.pop(key, None)
-
-    def states(self) -> list[GatherState]:
-        live = list(self._table.data.items())
-        keys = {k for k, _ in live}
-        for stale in [k for k in self._decoded if k not in keys]:
-            del self._decoded[stale]
-        return [self._decode(k, v) for k, v in live]
+# The open-case gauges are recomputed this often, not on every sweep: it is a pass over
+# every case's index entry, cheap but not free at 100,000 cases.
+GAUGE_INTERVAL = timedelta(seconds=1)
 
 
 class Enrichment:
@@ -143,8 +95,15 @@ class Enrichment:
             "gather", default=None, partitions=PIPELINE_PARTITIONS,
             key_type=bytes, value_type=bytes,  # serialised raw: the app default (build_app)
         )
-        self.store = CaseStore(self.table)
         self.keep_for = timedelta(seconds=settings.forget_assembled_after_s)
+        table = self.table
+
+        def write(partition: int, key: bytes, value: bytes | None) -> None:
+            write_table(table, partition, key, value)
+
+        self.store = CaseStore(table.data, write, rules.chase_points, self.keep_for)
+        self._indexed_for: frozenset[int] | None = None
+        self._gauges_due = datetime.min.replace(tzinfo=UTC)
         # The agent and the sweeper both read-modify-write case state across awaits; one
         # lock keeps their steps from interleaving (the agent runs with concurrency 1).
         self.lock = asyncio.Lock()
@@ -245,38 +204,22 @@ class Enrichment:
         return owned_partitions(self.app, self.names.triaged)
 
     async def sweep(self) -> None:
-        """Fire every chase and deadline due on this worker's partitions (never before due)."""
+        """Fire every chase and deadline due on this worker's partitions (never before due).
+
+        Only what the deadline index says is due is looked at. When the partitions this
+        worker owns change, faust has recovered their state into the table: the index is
+        rebuilt from it first, so an overdue deadline fires as soon as its partition is back.
+        """
         if not self.ready():
             return
-        owned = self.owned_partitions()
+        owned = frozenset(self.owned_partitions())
+        if owned != self._indexed_for:
+            count = self.store.reindex()
+            self._indexed_for = owned
+            logger.info("deadline index rebuilt: %d cases, partitions %s", count, sorted(owned))
         now = utcnow()
-        open_by_rag: Counter[Rag] = Counter()
-        next_due: dict[Rag, float] = {}
-        overdue = 0
-        due: list[str] = []
-        forget: list[str] = []
-        for state in self.store.states():
-            if state.partition not in owned:
-                continue
-            if forgettable(state, now, self.keep_for):
-                forget.append(state.case_id)
-                continue
-            if state.next_wakeup(self.rules.chase_points) is not None:
-                open_by_rag[state.rag] += 1
-                overdue += now >= state.due_at
-                left = (state.due_at - now).total_seconds()
-                next_due[state.rag] = min(next_due.get(state.rag, left), left)
-            if is_due(state, now, self.rules):
-                due.append(state.case_id)
-        for rag in Rag:
-            self.metrics.open_cases.labels(rag.value).set(open_by_rag[rag])
-            if rag in next_due:
-                self.metrics.next_due.labels(rag.value).set(next_due[rag])
-            else:
-                with suppress(KeyError):  # absent already
-                    self.metrics.next_due.remove(rag.value)
-        self.metrics.overdue_cases.set(overdue)
-        for case_id in forget:
+        self._gauges(now, owned)
+        for case_id in self.store.forgettable(now, set(owned)):
             async with self.lock:
                 current = self.store.get(case_id)
                 if current is not None and forgettable(current, utcnow(), self.keep_for):
@@ -284,17 +227,38 @@ class Enrichment:
                     self.metrics.forgotten.inc()
                     logger.info("case %s forgotten: assembled, retention after its deadline over",
                                 case_id)
-        for case_id in due:
+        for case_id in self.store.due(now, set(owned)):
             async with self.lock:
                 if not self.ready():
+                    self.store.requeue(case_id)
                     return
                 current = self.store.get(case_id)
                 now = utcnow()
-                if current is None or not is_due(current, now, self.rules):
-                    continue  # the agent got there first
+                if current is None:
+                    continue
+                if not is_due(current, now, self.rules):
+                    self.store.refresh(current)  # the agent got there first
+                    continue
                 started = time.perf_counter()
-                await self._carry_out(current, apply(current, Tick(), now, self.rules), "sweeper")
+                outcome = apply(current, Tick(), now, self.rules)
+                await self._carry_out(current, outcome, "sweeper")
+                if outcome.state is None or outcome.state == current:
+                    self.store.refresh(current)
                 self.metrics.processing.labels("sweeper").observe(time.perf_counter() - started)
+
+    def _gauges(self, now: datetime, owned: frozenset[int]) -> None:
+        if now < self._gauges_due:
+            return
+        self._gauges_due = now + GAUGE_INTERVAL
+        open_cases = self.store.open_cases(now, owned)
+        for rag in Rag:
+            self.metrics.open_cases.labels(rag.value).set(open_cases.by_rag[rag])
+            if rag in open_cases.next_due_s:
+                self.metrics.next_due.labels(rag.value).set(open_cases.next_due_s[rag])
+            else:
+                with suppress(KeyError):  # absent already
+                    self.metrics.next_due.remove(rag.value)
+        self.metrics.overdue_cases.set(open_cases.overdue)
 
     # Effects --------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ the restart (they fire on time). Lateness figures are printed for the issue repo
 
 from __future__ import annotations
 
-import json
 import statistics
 import uuid
 from pathlib import Path
@@ -18,6 +17,8 @@ from mash_common.contracts import AssembledCase, Rag, TriagedReferral, utcnow
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
 from mash_demo.access import SecuredHub
+from services.enrichment.logic import GatherState, Phase
+from services.enrichment.store import decode_state
 from tests.integration.enrichment.conftest import SERDE, Hub, enrichment_worker
 from tests.support.kafka import Received, TopicReader
 from tests.support.processes import FAUST_READY
@@ -32,11 +33,11 @@ def _cases(received: list[Received], topic: str) -> list[tuple[AssembledCase, in
 
 def _assembled_in_changelog(received: list[Received], case_ids: set[str]) -> set[str]:
     """Cases whose gather state in the changelog says ASSEMBLED (the last write per key)."""
-    last: dict[str, dict] = {}
+    last: dict[str, GatherState] = {}
     for m in received:
         if m.key is not None and m.value is not None and m.key.decode() in case_ids:
-            last[m.key.decode()] = json.loads(m.value)
-    return {k for k, v in last.items() if v["phase"] == "ASSEMBLED" and v["version"] == 1}
+            last[m.key.decode()] = decode_state(m.value)
+    return {k for k, v in last.items() if v.phase is Phase.ASSEMBLED and v.version == 1}
 
 
 def _summary(values: list[float]) -> str:

@@ -106,7 +106,7 @@ class Router:
         return key is not None and key == case_id.encode("utf-8")
 
     async def _deliver(self, notifications: Sequence[OutcomeNotification]) -> None:
-        """Send, audit, and wait for the broker's acks before the caller updates state.
+        """Send, audit, and wait for the broker's acks of both before the caller updates state.
 
         Waiting matters: the state (a changelog write) must not reach the broker before the
         notifications it records, or a crash in between would lose them for good. The other
@@ -123,6 +123,9 @@ class Router:
                 agency=n.recipient, detail=f"{n.kind.value} revision {n.revision}",
             )
         await asyncio.gather(*acks)
+        # The audit events (and anything else this step queued, such as DECISION_RECEIVED)
+        # must be acknowledged too before the state that records them is written.
+        await self._publisher.flush()
         for n in notifications:
             self._metrics.notifications.labels(n.recipient, n.kind.value).inc()
 
@@ -194,6 +197,7 @@ class Router:
                     f"{self._grace.total_seconds():g}s; a decision can only follow assembly",
                 )
             if expired:
+                await self._publisher.flush()  # the dead letters first, then the state
                 write_table(self._parked, held.partition, key, kept.to_bytes() if kept else None)
         self._metrics.parked.set(len(self._parked.data))
 

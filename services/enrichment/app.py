@@ -35,7 +35,6 @@ from mash_common.contracts import (
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
 from mash_common.limits import MAX_RECORD_BYTES
-from mash_common.metrics import serve_metrics
 from mash_common.processing import consume_batches, guarded
 from mash_common.serde import AvroSerde
 from mash_common.streams import (
@@ -349,8 +348,5 @@ def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None 
     async def sweeper() -> None:
         await sweep()
 
-    @app.task
-    async def start_metrics() -> None:
-        serve_metrics(registry, settings.metrics_port)
 
     return app

@@ -53,8 +53,12 @@ def test_metrics_on_an_injected_registry() -> None:
 
 
 def test_worker_runs_without_faust_web_server_unless_asked() -> None:
-    from services.intake.__main__ import worker_argv
+    from mash_common.worker import worker_argv
 
-    assert worker_argv(["x", "worker", "-l", "info"]) == ["x", "worker", "--without-web", "-l", "info"]
-    assert worker_argv(["x", "worker", "--with-web"]) == ["x", "worker", "--with-web"]
-    assert worker_argv(["x", "--help"]) == ["x", "--help"]
+    assert worker_argv(["x", "worker", "-l", "info"], None, "INFO") == [
+        "x", "worker", "--without-web", "-l", "info"]
+    assert worker_argv(["x", "worker", "--with-web"], None, "INFO") == [
+        "x", "worker", "--with-web", "--loglevel", "info"]
+    assert worker_argv(["x", "worker"], 6070, "WARNING") == [
+        "x", "worker", "--web-port", "6070", "--loglevel", "warning"]
+    assert worker_argv(["x", "--help"], None, "INFO") == ["x", "--help"]

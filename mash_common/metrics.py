@@ -6,7 +6,7 @@ import logging
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +34,10 @@ def serve_metrics(registry: CollectorRegistry, port: int, host: str | None = Non
     server = start_http_server(port, addr=host, registry=registry)
     logger.info("metrics on http://%s:%d/metrics", host, port)
     return server
+
+
+def dead_letter_counter(registry: CollectorRegistry) -> Counter:
+    """The one dead-letter counter every stage uses, by stage and reason code (bounded:
+    stage names and reason codes, never values)."""
+    return Counter("mash_deadletters_total", "Messages dead-lettered, by stage and reason code",
+                   ["stage", "reason"], registry=registry)

@@ -17,10 +17,12 @@ import faust
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from faust.types import EventT, TopicT
+from prometheus_client import CollectorRegistry
 
 from mash_common.contracts import AuditAction, AuditEvent, Contract, DeadLetter, utcnow
 from mash_common.deadletters import error_headers, failure_name
 from mash_common.ids import stable_id
+from mash_common.metrics import dead_letter_counter
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
 from mash_common.topics import PIPELINE_PARTITIONS, TopicNames
@@ -108,8 +110,11 @@ def as_key(key: str | bytes | None) -> bytes | None:
 class Publisher:
     """Encodes contract records and sends them; owns dead-lettering and audit for a stage."""
 
-    def __init__(self, app: faust.App, serde: AvroSerde, topics: TopicNames, stage: str) -> None:
+    def __init__(self, app: faust.App, serde: AvroSerde, topics: TopicNames, stage: str,
+                 registry: CollectorRegistry | None = None) -> None:
         self._app = app
+        # The same counter name in every service (mash_deadletters_total{stage, reason}).
+        self._dead_letters = dead_letter_counter(registry or CollectorRegistry())
         self._serde = serde
         self._names = topics
         self.stage = stage
@@ -143,6 +148,7 @@ class Publisher:
         """The DeadLetter record, with the original's headers and timestamp and Kafka
         Connect's error headers (mash_common.deadletters). error holds no personal data."""
         logger.warning("dead-lettering %s: %s (%s)", position, reason_code, error)
+        self._dead_letters.labels(self.stage, reason_code).inc()
         record = DeadLetter(
             topic=position.topic,
             partition=position.partition,

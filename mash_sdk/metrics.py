@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from mash_common.metrics import PROCESSING_BUCKETS
+from mash_common.metrics import PROCESSING_BUCKETS, dead_letter_counter
 
 
 class AdapterMetrics:
@@ -35,6 +35,8 @@ class AdapterMetrics:
             "mash_adapter_queue_lag", "Requests not yet answered (broker lag plus local buffer)",
             ["agency", "rag"], registry=registry,
         )
+        # The one dead-letter counter every stage shares (stage adapter.<agency>).
+        self.dead_letters = dead_letter_counter(registry)
         self.deadletters = Counter(
             "mash_adapter_deadletters_total", "Requests that could not be read, by reason code",
             ["agency", "reason"], registry=registry,

@@ -398,6 +398,7 @@ class Adapter:
                       headers=headers,
                       timestamp_ms=timestamp_ms if kind != TIMESTAMP_NOT_AVAILABLE else None)
         self.metrics.deadletters.labels(self.settings.agency, reason_code).inc()
+        self.metrics.dead_letters.labels(f"adapter.{self.settings.agency}", reason_code).inc()
         self._commit(msg)
 
     def _deliver(self, topic: str, key: bytes | None, value: bytes, source: Message,

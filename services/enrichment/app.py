@@ -89,7 +89,7 @@ class Enrichment:
         self.metrics = metrics
         self.names = settings.kafka.topics
         self.serde = AvroSerde()
-        self.publisher = Publisher(app, self.serde, self.names, STAGE)
+        self.publisher = Publisher(app, self.serde, self.names, STAGE, metrics.registry)
         self.table = app.Table(
             "gather", default=None, partitions=PIPELINE_PARTITIONS,
             key_type=bytes, value_type=bytes,  # serialised raw: the app default (build_app)

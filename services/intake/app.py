@@ -58,7 +58,7 @@ class Intake:
         self.metrics = metrics
         self.serde = serde
         self.names = settings.kafka.topics
-        self.publisher = Publisher(app, serde, self.names, STAGE)
+        self.publisher = Publisher(app, serde, self.names, STAGE, metrics.registry)
         self.link_topic = app.topic(
             f"{app.conf.id}-link", internal=True, partitions=PIPELINE_PARTITIONS,
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",

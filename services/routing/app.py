@@ -291,7 +291,7 @@ def create_app(
     router = Router(
         table=cases,
         parked=parked,
-        publisher=Publisher(app, serde, names, STAGE),
+        publisher=Publisher(app, serde, names, STAGE, metrics.registry),
         serde=serde,
         names=names,
         roster=Roster.from_hub(hub),

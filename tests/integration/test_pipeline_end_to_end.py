@@ -120,6 +120,9 @@ def test_referrals_flow_to_outcomes_and_metrics_match(
                                           + s.outcomes_by_kind["DECISION"]),
                 "routing decisions": (got["routing"].total("mash_routing_decisions_total"),
                                       s.counts["Decision"]),
+                # One dead-letter counter, by stage: the services' own add up to the topic's.
+                "dead letters": (sum(g.total("mash_deadletters_total") for g in got.values()),
+                                 sum(s.deadletters_by_reason.values())),
             }
             return [f"{k}: metrics {m:g} vs Kafka {k_:g}" for k, (m, k_) in pairs.items() if m != k_]
 

@@ -21,7 +21,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 import faust
-from faust.types import EventT, StreamT
+from faust.types import TP, EventT, StreamT
 from prometheus_client import CollectorRegistry
 
 from mash_common.contracts import (
@@ -54,6 +54,7 @@ from services.enrichment.logic import (
     GatherState,
     Ignored,
     Outcome,
+    Phase,
     PublishCase,
     Reject,
     Responded,
@@ -76,13 +77,15 @@ STAGE = "enrichment"
 # The open-case gauges are recomputed this often, not on every sweep: it is a pass over
 # every case's index entry, cheap but not free at 100,000 cases.
 GAUGE_INTERVAL = timedelta(seconds=1)
+# The longest a deadline waits for its partition's queued input to be processed.
+DEADLINE_HOLD_MAX = timedelta(seconds=60)
 
 
 class Enrichment:
     """Carries out what logic.apply decides: decode, apply, send, flush, store, count."""
 
     def __init__(self, app: faust.App, settings: EnrichmentSettings, rules: Rules,
-                 metrics: EnrichmentMetrics) -> None:
+                 metrics: EnrichmentMetrics, agencies: Sequence[str]) -> None:
         self.app = app
         self.settings = settings
         self.rules = rules
@@ -102,6 +105,11 @@ class Enrichment:
 
         self.store = CaseStore(table.data, write, rules.chase_points, self.keep_for)
         self._indexed_for: frozenset[int] | None = None
+        # Next offset to process per input topic partition (after the last handled batch);
+        # see input_done_before.
+        self.progress: dict[TP, int] = {}
+        names = settings.kafka.topics
+        self.input_topics = [names.triaged, *[names.responses(a) for a in sorted(agencies)]]
         self._gauges_due = datetime.min.replace(tzinfo=UTC)
         # The agent and the sweeper both read-modify-write case state across awaits; one
         # lock keeps their steps from interleaving (the agent runs with concurrency 1).
@@ -124,12 +132,14 @@ class Enrichment:
                 role, step = await self._step(event, pending)
                 flush |= step
                 self.metrics.processing.labels(role).observe(time.perf_counter() - started)
-            if not pending:
-                return
-            if flush:
-                await self.app.producer.flush()
-            for state in pending.values():
-                self.store.put(state)
+            if pending:
+                if flush:
+                    await self.app.producer.flush()
+                for state in pending.values():
+                    self.store.put(state)
+            for event in events:
+                message = event.message
+                self.progress[TP(message.topic, message.partition)] = message.offset + 1
 
     async def _step(self, event: EventT, pending: dict[str, GatherState]) -> tuple[str, bool]:
         """Decode and apply one event; returns its role and whether it sent anything."""
@@ -199,6 +209,33 @@ class Enrichment:
     def ready(self) -> bool:
         return tables_ready(self.app)
 
+    def input_done_before(self, partition: int, due_at: datetime, now: datetime) -> bool:
+        """Whether every input record of this case partition that the broker accepted before
+        `due_at` has been processed: each input topic's partition is caught up to the end
+        the consumer last saw. Until then a deadline waits, so an answer the broker took in
+        time (during an outage of this worker, say) is never counted late. The wait is
+        bounded (DEADLINE_HOLD_MAX): a partition that never catches up cannot hold a
+        deadline for ever."""
+        if now - due_at >= DEADLINE_HOLD_MAX:
+            logger.warning("partition %d is still behind %s after its deadline; firing anyway",
+                           partition, DEADLINE_HOLD_MAX)
+            return True
+        consumer = self.app.consumer
+        for topic in self.input_topics:
+            tp = TP(topic, partition)
+            end = consumer.highwater(tp)
+            if end is None or end < 0:
+                return False  # no fetch has told us the end yet
+            done = self.progress.get(tp)
+            if done is None:
+                # Nothing processed since this worker took the partition: it resumed from the
+                # group's committed offset (faust's own record; none for a new group).
+                committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+                done = committed or 0
+            if done < end:
+                return False
+        return True
+
     def owned_partitions(self) -> set[int]:
         return owned_partitions(self.app, self.names.triaged)
 
@@ -214,6 +251,9 @@ class Enrichment:
         owned = frozenset(self.owned_partitions())
         if owned != self._indexed_for:
             count = self.store.reindex()
+            # Progress on a partition this worker did not hold throughout is not its own.
+            kept = owned & (self._indexed_for or frozenset())
+            self.progress = {tp: n for tp, n in self.progress.items() if tp.partition in kept}
             self._indexed_for = owned
             logger.info("deadline index rebuilt: %d cases, partitions %s", count, sorted(owned))
         now = utcnow()
@@ -237,6 +277,11 @@ class Enrichment:
                     continue
                 if not is_due(current, now, self.rules):
                     self.store.refresh(current)  # the agent got there first
+                    continue
+                if (now >= current.due_at and current.phase is Phase.GATHERING
+                        and not self.input_done_before(current.partition, current.due_at, now)):
+                    self.store.requeue(case_id)  # answers accepted in time are still queued
+                    self.metrics.deadline_waits.inc()
                     continue
                 started = time.perf_counter()
                 outcome = apply(current, Tick(), now, self.rules)
@@ -327,7 +372,7 @@ def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None 
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    service = Enrichment(app, settings, rules, metrics)
+    service = Enrichment(app, settings, rules, metrics, sorted(hub.agencies))
     names = settings.kafka.topics
     # Triaged referrals and each agency's own response topic, all co-partitioned by case_id;
     # the topic an answer came on (only that agency may write it) says who answered.

@@ -37,6 +37,10 @@ class EnrichmentMetrics:
         self.open_cases = Gauge(
             "mash_enrichment_open_cases", "Cases gathering on this worker's partitions",
             ["rag"], registry=registry)
+        self.deadline_waits = Counter(
+            "mash_enrichment_deadline_waits_total",
+            "Deadlines held back a sweep because input accepted before them was still queued",
+            registry=registry)
         self.forgotten = Counter(
             "mash_enrichment_cases_forgotten_total",
             "Assembled cases whose state was dropped after the retention period",

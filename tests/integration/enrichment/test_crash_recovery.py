@@ -8,12 +8,21 @@ the restart (they fire on time). Lateness figures are printed for the issue repo
 from __future__ import annotations
 
 import statistics
+import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from mash_common.contracts import AssembledCase, Rag, TriagedReferral, utcnow
+from mash_common.contracts import (
+    AssembledCase,
+    Completeness,
+    InformationRequest,
+    Rag,
+    TriagedReferral,
+    utcnow,
+)
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
 from mash_demo.access import SecuredHub
@@ -108,3 +117,43 @@ def test_sigkill_with_pending_deadlines_fires_each_exactly_once_never_early(
         by_ts = [by_case[c][0][1] / 1000 - sent[c].due_at.timestamp() for c in ids]
         print(f"lateness {group:14} assembled_at-due_at {_summary(by_field)}; "
               f"kafka timestamp-due_at {_summary(by_ts)}")
+
+
+def test_answers_the_broker_took_before_the_deadline_count_on_time_after_a_crash(
+    provisioned: KafkaSettings, secured_hub: SecuredHub, hub_config: HubConfig, tmp_path: Path
+) -> None:
+    """Enrichment is killed; every agency answers while it is down, in time; the deadline
+    passes before it is back. Restarted, it must assemble the case COMPLETE, not PARTIAL:
+    the answers were on the broker before the deadline."""
+    hub = Hub(secured_hub)
+    names = provisioned.topics
+    worker = enrichment_worker(secured_hub, tmp_path)
+    case_id = f"CASE-{uuid.uuid4().hex[:6]}-ontime"
+    with TopicReader(provisioned, [names.assembled, *hub.request_topics(hub_config)]) as reader:
+        worker.start()
+        try:
+            worker.wait_for_log(FAUST_READY, timeout_s=90)
+            triaged = hub.refer(case_id, Rag.AMBER, due_in_s=6)
+            got = reader.poll_until(
+                lambda r: sum(1 for m in r if m.key == case_id.encode()) >= 6, timeout_s=30)
+            requests = [SERDE.decode(m.value, InformationRequest) for m in got
+                        if m.key == case_id.encode() and m.value is not None
+                        and m.topic != names.assembled]
+            worker.kill()
+            for request in requests:
+                hub.answer(request)
+            # The deadline passes while the worker is down (waiting for a clock time, not
+            # for an outcome).
+            while utcnow() <= triaged.due_at + timedelta(seconds=1):
+                time.sleep(0.1)
+            worker.start()
+            worker.wait_for_log(FAUST_READY, timeout_s=90)
+            got = reader.poll_until(
+                lambda r: any(m.topic == names.assembled and m.key == case_id.encode() for m in r),
+                timeout_s=60)
+        finally:
+            worker.stop()
+    [case] = [SERDE.decode(m.value, AssembledCase) for m in got
+              if m.topic == names.assembled and m.key == case_id.encode() and m.value]
+    assert case.completeness is Completeness.COMPLETE and case.missing_agencies == []
+    assert not any(c.late for c in case.contributions)

@@ -436,15 +436,19 @@ def _answer_audit(resp: InformationResponse, ask: AskState, detail: str,
 def _on_second_answer(state: GatherState, ask: AskState, resp: InformationResponse,
                       now: datetime) -> Outcome:
     """A request already answered: the same answer again changes nothing; a correction that
-    names the answer it replaces amends the case; any other different answer is a conflict,
-    and the first answer stands."""
+    names the answer it replaces, or any answer after an ERROR, amends the case; any other
+    different answer is a conflict, and the first answer stands."""
     index, first = next((i, c) for i, c in enumerate(state.contributions)
                         if c.request_id == resp.request_id)
     if resp.response_id is not None and resp.response_id == ask.response_id:
         return Outcome(state, [Ignored("DUPLICATE_RESPONSE")])  # the standing answer, again
     if resp.corrects is None and _same_answer(first, resp):
         return Outcome(state, [Ignored("DUPLICATE_RESPONSE")])  # e.g. a chase answered again
-    if resp.corrects is not None and resp.corrects == ask.response_id:
+    # An ERROR answer says the agency could not look; a later answer (a retry that worked,
+    # say on a chase) replaces it without naming it. Any other change must name what it
+    # corrects.
+    retried = first.status is ResponseStatus.ERROR and resp.corrects is None
+    if retried or (resp.corrects is not None and resp.corrects == ask.response_id):
         ask.response_id = resp.response_id
         state.contributions[index] = _contribution(resp, first.late)
         effects: list[Effect] = [_answer_audit(

@@ -334,3 +334,13 @@ def test_a_correction_after_assembly_amends_the_case_once() -> None:
     # Redelivered, the correction changes nothing more.
     assert d.at(T0 + timedelta(minutes=6), answered(fix)) == [Ignored("DUPLICATE_RESPONSE")]
     assert d.state.version == version
+
+
+def test_an_answer_after_an_error_replaces_it_without_naming_it() -> None:
+    d = started(Rag.AMBER)
+    request = d.request_for("police")
+    d.at(T0 + timedelta(minutes=1), answered(response(request, ResponseStatus.ERROR)))
+    effects = d.at(T0 + timedelta(minutes=9), answered(response(request, ResponseStatus.FOUND)))
+    assert not [e for e in effects if isinstance(e, Reject)]
+    assert len(audits(effects, AuditAction.RESPONSE_CORRECTED)) == 1
+    assert [c.status for c in d.state.contributions if c.agency == "police"] == [ResponseStatus.FOUND]

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -24,6 +25,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from prometheus_client import make_asgi_app
 from sse_starlette.sse import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mash_common.contracts import OutcomeNotification, utcnow
 from mash_common.errors import SerdeError
@@ -48,6 +50,7 @@ from services.webkit.problems import (
     PROBLEM_JSON,
     FieldProblem,
     Problem,
+    http_problem,
     problem,
     validation_problem,
 )
@@ -60,7 +63,8 @@ API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False,
 
 
 def _problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    titles = {401: "Missing or unknown API key", 404: "No such referral for this source",
+    titles = {400: "The body is not JSON", 401: "Missing or unknown API key", 404: "No such referral for this source",
+              403: "source_system names another source system",
               409: "The referral id was used before with a different body",
               413: "The body is too large", 422: "The request is not valid",
               503: "The broker did not acknowledge the referral in time"}
@@ -82,6 +86,21 @@ def source_of(request: Request, key: Annotated[str | None, Depends(API_KEY)]) ->
 
 
 Source = Annotated[str, Depends(source_of)]
+
+
+def no_unknown_query(request: Request) -> None:
+    """A query parameter the operation does not declare is a client's mistake: say so
+    (422) rather than ignore it. Its name is not echoed back."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    declared: set[str] = set()
+    pending = [dependant] if dependant is not None else []
+    while pending:
+        current = pending.pop()
+        declared.update(p.alias for p in current.query_params)
+        pending.extend(current.dependencies)
+    if set(request.query_params) - declared:
+        raise RequestValidationError([{"loc": ("query",), "type": "extra_forbidden"}])
 
 
 class SourcePipe:
@@ -191,18 +210,20 @@ class Gateway:
                      idempotency_key: str | None) -> Response:
         assert self.store is not None
         if body.source_system is not None and body.source_system != source:
-            self.metrics.referrals.labels(source, "invalid").inc()
-            return problem(422, "The request is not valid", "source_system must be the source "
-                           "system the API key belongs to (or left out).",
+            # Authenticated, but claiming to be another sender: intake would dead-letter it
+            # SENDER_MISMATCH; refuse it here, where the sender can still act on it.
+            self.metrics.referrals.labels(source, "forbidden").inc()
+            return problem(403, "source_system is not the API key's source system",
+                           "Leave source_system out, or give your own.",
                            errors=[FieldProblem(field="source_system", code="sender_mismatch")],
-                           kind="/problems/validation")
-        if body.referral_id is None and not idempotency_key:
-            self.metrics.referrals.labels(source, "invalid").inc()
-            return problem(422, "The request is not valid",
-                           "Give a referral_id or an Idempotency-Key header.",
-                           errors=[FieldProblem(field="referral_id", code="missing")],
-                           kind="/problems/validation")
-        referral_id = body.referral_id or derived_referral_id(source, idempotency_key or "")
+                           kind="/problems/sender-mismatch")
+        if body.referral_id is not None:
+            referral_id = body.referral_id
+        elif idempotency_key:
+            referral_id = derived_referral_id(source, idempotency_key)
+        else:
+            # Neither: a plain POST, a new referral each time (the spec says so).
+            referral_id = f"{source}-{uuid.uuid4()}"
         now = utcnow()
         verdict, entry = self.store.reserve(source, referral_id, body.digest(), now)
         key = (source, referral_id)
@@ -275,10 +296,12 @@ def create_app(settings: GatewaySettings, *, sources: dict[str, SourceEntry],
             "POST is idempotent on referral_id (or the Idempotency-Key header). Errors are "
             "application/problem+json and never quote what was sent."),
         lifespan=lifespan,
-        responses=_problem_responses(422),
+        responses=_problem_responses(400, 422),
+        dependencies=[Depends(no_unknown_query)],
     )
     app.state.gateway = gateway
     app.add_exception_handler(RequestValidationError, validation_problem)
+    app.add_exception_handler(StarletteHTTPException, http_problem)
 
     async def unauthorised(request: Request, exc: Exception) -> Response:
         metrics.unauthorised.inc()
@@ -296,7 +319,7 @@ def create_app(settings: GatewaySettings, *, sources: dict[str, SourceEntry],
         return response
 
     @app.post("/v1/referrals", status_code=202, response_model=Accepted,
-              responses=_problem_responses(401, 409, 413, 503), tags=["referrals"],
+              responses=_problem_responses(401, 403, 409, 413, 503), tags=["referrals"],
               summary="Send a referral")
     async def post_referral(
         request: Request, body: ReferralSubmission, source: Source,
@@ -305,7 +328,8 @@ def create_app(settings: GatewaySettings, *, sources: dict[str, SourceEntry],
     ) -> Response:
         """Answers 202 once the broker holds the referral. A resend (same referral_id, or
         same Idempotency-Key, and the same body) gets the same answer, also after a restart;
-        a different body under the same id gets 409."""
+        a different body under the same id gets 409. With neither an id nor a key, each
+        POST is a new referral with an id the gateway makes up."""
         return await gateway.submit(request, source, body, idempotency_key)
 
     @app.get("/v1/referrals/{referral_id}", response_model=ReferralStatus, name="referral_status",

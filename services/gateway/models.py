@@ -41,8 +41,9 @@ class ReferralSubmission(BaseModel):
 
     referral_id: str | None = Field(
         default=None, pattern=REFERRAL_ID_PATTERN,
-        description="The source system's own id for the referral. Without it, the "
-                    "Idempotency-Key header is required and the id is derived from it.")
+        description="The source system's own id for the referral. Without it, the id "
+                    "is derived from the Idempotency-Key header; without both, the gateway "
+                    "makes a new one (and a resend is a new referral).")
     source_system: str | None = Field(
         default=None, description="If given, must be the source system the API key belongs to.")
     received_at: UtcDatetime | None = Field(

@@ -7,12 +7,14 @@ the rule it broke and nothing else.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -48,6 +50,16 @@ def field_problems(errors: list[Any]) -> list[FieldProblem]:
             loc = loc[1:] if loc[0] == "body" else loc
         found.append(FieldProblem(field=".".join(loc) or "(body)", code=str(error.get("type", "invalid"))))
     return found
+
+
+async def http_problem(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (a body that is not JSON, an unknown path) as problems too."""
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        title = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        title = "Error"
+    return problem(exc.status_code, title, headers=dict(exc.headers or {}))
 
 
 async def validation_problem(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +17,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaException
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -54,6 +53,7 @@ from services.webkit.problems import (
     problem,
     validation_problem,
 )
+from services.webkit.producer import AsyncProducer
 from services.webkit.reader import TopicReader
 
 logger = logging.getLogger(__name__)
@@ -110,9 +110,7 @@ class SourcePipe:
                  metrics: GatewayMetrics, serde: AvroSerde) -> None:
         self.source = source
         self.kafka = kafka
-        self.producer = Producer(kafka.producer_config(**{"linger.ms": 1}))
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name=f"produce-{source}", daemon=True)
+        self.producer = AsyncProducer(kafka, source, **{"linger.ms": 1})
 
         def handle(topic: str, key: bytes | None, value: bytes | None) -> None:
             if value is None:
@@ -131,43 +129,18 @@ class SourcePipe:
                                   [kafka.topics.outcomes(source)], handle, name=f"outcomes-{source}")
 
     def start(self) -> None:
-        self._poller.start()
+        self.producer.start()
         self.reader.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.producer.poll(0.1)  # serves delivery callbacks
 
     def stop(self) -> None:
         self.reader.stop()
-        self.producer.flush(10)
-        self._stop.set()
-        self._poller.join(5)
+        self.producer.stop()
 
     async def produce(self, topic: str, key: bytes, value: bytes, timeout_s: float) -> None:
-        loop = asyncio.get_running_loop()
-        delivered: asyncio.Future[None] = loop.create_future()
-
-        def settle(err: KafkaError | None) -> None:
-            if delivered.done():
-                return
-            if err is None:
-                delivered.set_result(None)
-            else:
-                delivered.set_exception(KafkaException(err))
-
-        def on_delivery(err: KafkaError | None, _msg: object) -> None:
-            loop.call_soon_threadsafe(settle, err)
-
-        self.producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
-        await asyncio.wait_for(delivered, timeout_s)
+        await self.producer.produce(topic, key, value, timeout_s)
 
     def reachable(self) -> bool:
-        try:
-            self.producer.list_topics(self.kafka.topics.referrals(self.source), timeout=2)
-        except KafkaException:
-            return False
-        return True
+        return self.producer.reachable(self.kafka.topics.referrals(self.source))
 
 
 class Gateway:

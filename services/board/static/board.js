@@ -79,8 +79,8 @@
     },
     case(c) {
       const head = document.getElementById("case-head");
-      head.replaceChildren(rag(c.rag), el("strong", {}, c.case_id), stage(c),
-        c.stage === "GATHERING" ? due(c.due_at) : null);
+      head.replaceChildren(...[rag(c.rag), el("strong", {}, c.case_id), stage(c),
+        c.stage === "GATHERING" ? due(c.due_at) : null].filter(Boolean));
       const subject = document.getElementById("subject");
       subject.replaceChildren(...Object.entries(c.subject_detail).flatMap(([k, v]) =>
         [el("dt", {}, words(k)), el("dd", {}, v)]));
@@ -98,7 +98,7 @@
           el("p", {}, "Asked for: " + a.asked_for.join(", ")),
           a.status ? el("p", {}, `Answer: ${words(a.status)}` + (a.reason ? ` (${a.reason})` : "") +
             ` by ${a.responder}` + (a.in_assembled_case ? "" : " (came after assembly)")) :
-            el("p", {}, "No answer yet. Respond by ", due(a.respond_by)),
+            el("p", {}, "No answer yet: ", due(a.respond_by)),
           a.records.length ? el("ul", { class: "records" }, ...a.records.map(r =>
             el("li", {}, el("strong", {}, r.category + (r.risk_flag ? " ⚑ risk" : "")), ": ", r.summary,
               r.date ? ` (${r.date})` : "", ` [${r.reference}]`))) : null)));

@@ -12,6 +12,7 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -20,6 +21,29 @@ from mash_demo.access import SecuredHub
 from mash_demo.processes import ServiceProcess
 from services.board.users import hash_password
 from services.gateway.auth import hash_key, new_key
+
+# A synthetic referral as a source system posts it (no real person), for tests and the bench.
+GIVEN_NAME = "Zephyrine"
+FAMILY_NAME = "Quillfeather"
+NARRATIVE = "Synthetic narrative: Zephyrine said she was afraid to go home."
+
+
+def sample_referral_body(referral_id: str | None = "r-1", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "referrer": {"name": "Test Teacher", "role": "DSL", "organisation": "Example Primary",
+                     "agency_type": "EDUCATION"},
+        "subject": {"given_name": GIVEN_NAME, "family_name": FAMILY_NAME,
+                    "date_of_birth": "2016-04-02", "postcode": "EX1 2AB"},
+        "concerns": ["PHYSICAL_ABUSE"],
+        "indicators": ["INJURY"],
+        "narrative": NARRATIVE,
+        "consent": {"status": "GIVEN"},
+    }
+    if referral_id is not None:
+        body["referral_id"] = referral_id
+    body.update(changes)
+    return body
+
 
 GATEWAY_READY = r"gateway ready on http"
 BOARD_READY = r"board ready on http"
@@ -42,6 +66,7 @@ class WebFront:
     hub: SecuredHub
     run_dir: Path
     page_agencies: tuple[str, ...] = ("education",)
+    with_board: bool = True  # the gateway benchmark runs the gateway alone
     gateway_port: int = field(default_factory=free_port)
     board_port: int = field(default_factory=free_port)
     api_keys: dict[str, str] = field(default_factory=dict)
@@ -101,10 +126,19 @@ class WebFront:
             "MASH_BOARD_PORT": str(self.board_port),
             "MASH_BOARD_SESSION_SECRET": secrets.token_urlsafe(32),
         }, self.run_dir)
-        self.processes = [gateway.start(), board.start()]
+        self.processes = [gateway.start(), *([board.start()] if self.with_board else [])]
         gateway.wait_for_log(GATEWAY_READY, timeout_s)
-        board.wait_for_log(BOARD_READY, timeout_s)
+        if self.with_board:
+            board.wait_for_log(BOARD_READY, timeout_s)
         return self
+
+    def write_keys(self) -> Path:
+        """This run's API keys, for the person running the demo (0600; the gateway itself
+        keeps only their digests)."""
+        path = self.run_dir / "web" / "api-keys.txt"
+        path.touch(mode=0o600)
+        path.write_text("".join(f"{s} {k}\n" for s, k in sorted(self.api_keys.items())))
+        return path
 
     def stop(self) -> None:
         for process in self.processes:

@@ -231,6 +231,9 @@ def markdown(r: dict[str, Any]) -> str:
         lines += _memory(r["memory"])
     if r.get("profile"):
         lines += _profile(r["profile"])
+    if r.get("gateway"):
+        from bench.gateway import markdown as gateway_markdown
+        lines += gateway_markdown(r["gateway"])
     if r.get("notes"):
         lines += ["## What limits throughput, and what next", *r["notes"], ""]
     return "\n".join(lines) + "\n"

@@ -35,6 +35,7 @@ from mash_demo.observer import Observer, Snapshot
 from mash_demo.pipeline import Broker, Pipeline, PipelineOptions
 from mash_demo.processes import ROOT
 from mash_demo.synthetic import SyntheticReferral, referral_stream
+from mash_demo.web import WebFront
 from mash_sdk.simulated.agency import Behaviour, Latency, Profile, run_agencies
 
 console = Console(highlight=False)
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     say("[1/6] Kafka (SASL_SSL with SCRAM-SHA-512; the broker denies what no ACL allows)")
     broker = Broker.ensure(say)
     admin = broker.admin.with_prefix(f"{run_tag}.")
-    agencies = hub = observer = pipeline = None
+    agencies = hub = observer = pipeline = web = None
     try:
         say("[2/6] Topics and principals")
         secured = SecuredHub.create(admin, run_dir / "clients")
@@ -114,6 +115,13 @@ def run(args: argparse.Namespace) -> int:
             due_green_s=args.green_s))
         say("[3/6] Services: intake, enrichment, routing (metrics on :9101 :9102 :9103)")
         pipeline.start(say)
+        web = WebFront(secured, run_dir).start()
+        say(f"  web: case board {web.board_url}  (log in as {web.logins['staff'].user} / "
+            f"{web.logins['staff'].password}; wall screen {web.logins['wall'].user} / "
+            f"{web.logins['wall'].password}; education answers as "
+            f"{web.logins['agency:education'].user} / {web.logins['agency:education'].password})")
+        say(f"  web: referral gateway {web.gateway_url}/docs  (this run's API keys, one per source "
+            f"system: {web.write_keys()})")
         say("[4/6] Six simulated agencies (synthetic records) and a simulated hub case system, "
             "each as its own principal")
         agencies = run_agencies({a: secured.agency(a) for a in sorted(secured.hub.agencies)},
@@ -126,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
         result = _feed_and_watch(secured, observer, args, run_tag)
         say("[6/6] Summary")
         _summary(observer, result)
+        if args.hold and web is not None:
+            say(f"Holding: the board is still at {web.board_url}; Ctrl-C to stop everything")
+            while True:
+                time.sleep(1)  # until Ctrl-C
         return 0 if not result.outstanding else 1
     except KeyboardInterrupt:
         say("\nInterrupted: stopping everything this run started")
@@ -137,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         # Let the clients go (and close their connections) before the broker does.
         observer = hub = agencies = None
         gc.collect()
+        if web is not None:
+            web.stop()
         if pipeline is not None:
             pipeline.stop()
         broker.stop(say)
@@ -287,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="how long the simulated hub takes to decide (default 2)")
     parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds")
     parser.add_argument("--plain", action="store_true", help="progress lines instead of the live view")
+    parser.add_argument("--hold", action="store_true",
+                        help="keep the board and the pipeline running after the summary (Ctrl-C ends)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     return run(args)

@@ -13,6 +13,9 @@ Principals (each name under the hub's topic prefix, as topics are):
 - source.<id>: writes its own referral topic, reads its own outcomes;
 - hub.<id>: reads assembled cases, writes decisions (and dead letters for cases it
   cannot read);
+- board.case-board: the live case board and the agency response page's view of requests:
+  reads exactly what the board shows (triaged referrals, every agency's requests and
+  responses, assembled cases, decisions), writes nothing, joins only its own groups;
 - ops.reader: reads every pipeline topic and describes every group (lag, status, the
   dead-letter list), writes nothing;
 - ops.replay: replays dead letters to the topic they came from (transactionally, with the
@@ -38,6 +41,7 @@ class Kind(StrEnum):
     AGENCY = "agency"
     SOURCE = "source"
     HUB = "hub"
+    BOARD = "board"
     OPS = "ops"
     TOOL = "tool"
 
@@ -144,6 +148,13 @@ def adapter_group(prefix: str, agency: str) -> str:
     return f"{prefix}mash-adapter-{agency}"
 
 
+BOARD_PARTY = "case-board"
+
+
+def board_group(prefix: str) -> str:
+    return f"{prefix}mash-board"
+
+
 def replay_transactional_id(prefix: str) -> str:
     return f"{prefix}mash-ops-deadletter-replay"
 
@@ -201,6 +212,15 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
                   .groups(group).build())
         principals.append(Principal(f"{p}hub.{system}", Kind.HUB, system,
                                     hub.hub_systems[system].name, group, grants))
+
+    group = board_group(p)
+    board = (_Builder()
+             .topics([names.triaged, *requests, *[names.responses(a) for a in agencies],
+                      names.assembled, names.decisions], R)
+             .groups(group).build())
+    principals.append(Principal(f"{p}board.{BOARD_PARTY}", Kind.BOARD, BOARD_PARTY,
+                                "the live case board (hub staff, wall screen), read-only", group,
+                                board))
 
     ops_group = f"{p}mash-ops-"
     reader = (_Builder()

@@ -100,6 +100,8 @@ ROWS = [
     Row((Kind.SERVICE, "enrichment"), "write", lambda n: n.requests("health", _red()), OK),
     Row((Kind.SERVICE, "routing"), "write", lambda n: n.outcomes("public-portal"), OK),
     Row((Kind.OPS, "reader"), "read", lambda n: n.assembled, OK),
+    Row((Kind.BOARD, "case-board"), "read", lambda n: n.assembled, OK),
+    Row((Kind.BOARD, "case-board"), "read", lambda n: n.responses("health"), OK),
     Row((Kind.OPS, "replay"), "write", lambda n: n.referrals("public-portal"), OK),
     # refused: an agency beyond its own requests and responses
     Row((Kind.AGENCY, "police"), "read", lambda n: n.requests("health", _red()), DENIED_TOPIC),
@@ -118,6 +120,10 @@ ROWS = [
     Row((Kind.HUB, "case-management"), "read", lambda n: n.requests("police", _red()), DENIED_TOPIC),
     Row((Kind.SERVICE, "routing"), "write", lambda n: n.assembled, DENIED_TOPIC),
     Row((Kind.OPS, "reader"), "write", lambda n: n.deadletter, KafkaError.CLUSTER_AUTHORIZATION_FAILED),
+    # refused: the board reads what it shows and writes nothing
+    Row((Kind.BOARD, "case-board"), "read", lambda n: n.outcomes("police-niche"), DENIED_TOPIC),
+    Row((Kind.BOARD, "case-board"), "write", lambda n: n.decisions,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED),
 ]
 
 

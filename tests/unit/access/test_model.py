@@ -40,7 +40,7 @@ def test_one_principal_per_party_under_the_hubs_prefix(model: list[Principal], h
     assert len(users) == len(set(users))
     assert all(u.startswith("hub1.") for u in users)
     expected = (3 + len(hub.agencies) + len(hub.source_systems) + len(hub.hub_systems)
-                + 2 + 1)  # services, parties, ops reader and replay, the contract kit
+                + 1 + 2 + 1)  # services, parties, the board, ops reader and replay, the kit
     assert len(model) == expected
 
 
@@ -119,6 +119,18 @@ def test_operations_read_only_writes_nothing_and_replay_writes_only_inbound_topi
     replay = by_party(model, Kind.OPS, "replay")
     assert NAMES.assembled in writable(replay, hub) and NAMES.outcomes("police") not in writable(replay, hub)
     assert readable(replay, hub) == {NAMES.deadletter, NAMES.replay_log}
+
+
+def test_the_board_reads_what_it_shows_and_writes_nothing(model: list[Principal], hub: HubConfig) -> None:
+    board = by_party(model, Kind.BOARD, "case-board")
+    shown = {NAMES.triaged, NAMES.assembled, NAMES.decisions,
+             *[NAMES.requests(a, rag) for a in hub.agencies for rag in Rag],
+             *[NAMES.responses(a) for a in hub.agencies]}
+    assert readable(board, hub) == shown
+    assert writable(board, hub) == set()
+    assert board.group_prefix == "hub1.mash-board"
+    assert board.may(Op.READ, Resource.GROUP, "hub1.mash-board-1")
+    assert not board.may(Op.READ, Resource.GROUP, "hub1.mash-intake")
 
 
 def test_without_test_tools_no_principal_may_write_requests_but_enrichment(hub: HubConfig) -> None:

@@ -38,10 +38,19 @@ def content_hash(referral: Referral, key: bytes | None = None) -> str:
     return digest.hexdigest()
 
 
+# Crockford's base32: no I, L, O or U, so a reference read aloud or retyped survives.
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CASE_ID_BITS = 100  # docs/contract.md "Case ids" shows why this is enough
+
+
 def case_reference(first_referral_id: str) -> str:
-    """Deterministic, human-friendly case id: MASH- and 10 hex digits (40 bits) of a UUIDv5."""
-    digest = stable_id("case", first_referral_id).replace("-", "").upper()
-    return f"MASH-{digest[:5]}-{digest[5:10]}"
+    """Deterministic, human-friendly case id: MASH- and four groups of five base32 digits,
+    100 bits of SHA-256 over the first referral's id. A collision (two first referrals, one
+    id) is refused by enrichment (CASE_ID_COLLISION), never merged."""
+    digest = hashlib.sha256(b"mash-case\x1f" + first_referral_id.encode("utf-8")).digest()
+    number = int.from_bytes(digest, "big") >> (256 - CASE_ID_BITS)
+    digits = "".join(_CROCKFORD[(number >> (5 * i)) & 31] for i in reversed(range(CASE_ID_BITS // 5)))
+    return "MASH-" + "-".join(digits[i:i + 5] for i in range(0, len(digits), 5))
 
 
 def notification_id(referral_id: str, recipient: str, kind: NotificationKind, version: int) -> str:

@@ -128,8 +128,10 @@ def contributors(state: CaseState, policy: RecipientPolicy) -> list[str]:
 def recipients(state: CaseState, roster: Roster, policy: RecipientPolicy) -> Recipients:
     """Every referrer's source system and every contributing agency, one entry each.
 
-    A source system that belongs to an agency is that agency's system: when the agency
-    also contributed, it hears once, on the source system's topic, with both roles.
+    Each system hears on its own topic with its own view: a source system as the referrer,
+    an agency's adapter as the contributor, even when one organisation runs both (its
+    referring system reads mash.outcomes.<source>, its adapter mash.outcomes.<agency>, and
+    the two views differ: docs/governance.md).
     """
     roles: dict[str, set[Role]] = {}
     refs: dict[str, list[str]] = {}
@@ -140,17 +142,11 @@ def recipients(state: CaseState, roster: Roster, policy: RecipientPolicy) -> Rec
             continue
         roles.setdefault(ref.source_system, set()).add(Role.REFERRER)
         refs.setdefault(ref.source_system, []).append(ref.referral_id)
-    systems_of_agency: dict[str, str] = {}
-    for system in roles:
-        agency = roster.owner_agency.get(system)
-        if agency is not None:
-            systems_of_agency.setdefault(agency, system)
     for agency in contributors(state, policy):
-        target = systems_of_agency.get(agency, agency)
-        if not roster.knows(target):
+        if not roster.knows(agency):
             unknown.append(agency)
             continue
-        roles.setdefault(target, set()).add(Role.CONTRIBUTOR)
+        roles.setdefault(agency, set()).add(Role.CONTRIBUTOR)
     known = tuple(
         Recipient(rid, roster.kinds[rid], frozenset(r), tuple(refs.get(rid, ())))
         for rid, r in sorted(roles.items())

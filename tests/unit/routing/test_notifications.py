@@ -85,7 +85,9 @@ DECISION_EXPECTED = {
     # recipient:      referral_id, outcome, lead, contact, rag, due_at, revision
     "school-portal": ("REF-S", CIN, "social-care", CONTACT, None, None, 1),
     "public-portal": ("REF-P", None, None, None, None, None, 1),
-    "police-niche": ("REF-N", CIN, "social-care", CONTACT, None, None, 1),  # referrer + police
+    # Police referred (police-niche) and answered (police): two systems, two views.
+    "police-niche": ("REF-N", CIN, "social-care", CONTACT, None, None, 1),  # referrer's view
+    "police": (None, CIN, "social-care", None, None, None, 1),  # contributor's view
     "health": (None, CIN, "social-care", None, None, None, 1),  # contributor
 }
 
@@ -96,7 +98,7 @@ def test_decision_tells_referrers_and_contributors_what_the_policy_allows(
     routed = on_decision(assembled_state(roster, policy), decision(), roster, policy, NOW)
     assert routed.status is DecisionStatus.NOTIFY
     got = by_recipient(routed.notifications)
-    assert set(got) == set(DECISION_EXPECTED)  # not probation (ERROR), not police twice
+    assert set(got) == set(DECISION_EXPECTED)  # not probation (ERROR)
     for recipient, expected in DECISION_EXPECTED.items():
         n = got[recipient]
         assert tuple(getattr(n, f) for f in FIELDS) == expected, recipient
@@ -112,7 +114,10 @@ def test_decision_tells_referrers_and_contributors_what_the_policy_allows(
          [OUTCOME_WORDS[CIN], "social care", "Example Borough", CONTACT]),
         ("school-portal", ["REF-S", OUTCOME_WORDS[CIN], "Example Borough children's social care",
                            CONTACT], ["cannot tell you"]),
-        ("police-niche", ["REF-N", "information your agency gave", OUTCOME_WORDS[CIN]], []),
+        ("police-niche", ["REF-N", "Thank you for your referral", OUTCOME_WORDS[CIN], CONTACT],
+         ["information your agency gave"]),
+        ("police", ["CASE-1", "information your agency gave", OUTCOME_WORDS[CIN]],
+         ["REF-N", CONTACT]),
         ("health", ["CASE-1", "information your agency gave", OUTCOME_WORDS[CIN],
                     "is leading the work"], ["referral", CONTACT]),
     ],

@@ -230,6 +230,9 @@ def decision_message(
     contributor = Role.CONTRIBUTOR in recipient.roles
     refs = _references(recipient.referral_ids)
     revised = decision.revision > 1
+    # The case id only where the policy allows it: it says whether the child was known.
+    case = (f"case {case_id}" if Shareable.CASE_REFERENCE in fields
+            else "the case you told us about" if referrer else "the child we asked you about")
     parts: list[str] = []
     if Shareable.DECISION_OUTCOME not in fields:
         if referrer:
@@ -243,14 +246,14 @@ def decision_message(
             parts += [opening, PRIVACY]
         else:
             parts.append(
-                f"Thank you for the information your agency gave about case {case_id}. "
+                f"Thank you for the information your agency gave about {case}. "
                 + ("The safeguarding hub has reviewed its decision."
                    if revised else "The safeguarding hub has made its decision.")
             )
     else:
         if revised:
             parts.append(
-                f"The safeguarding hub has reviewed its decision on case {case_id}. "
+                f"The safeguarding hub has reviewed its decision on {case}. "
                 "This replaces what we told you before."
             )
         if referrer and contributor:
@@ -261,7 +264,7 @@ def decision_message(
             parts.append(f"Thank you for your referral{refs}.")
         else:
             parts.append(
-                f"Thank you for the information your agency gave about case {case_id}; "
+                f"Thank you for the information your agency gave about {case}; "
                 "it informed this decision."
             )
         parts.append(f"The safeguarding hub has decided that {OUTCOME_WORDS[decision.outcome]}.")
@@ -284,7 +287,7 @@ def gathered_notification(
     kind = NotificationKind.INFORMATION_GATHERED
     return OutcomeNotification(
         notification_id=notification_id(state.case_id, recipient.id, kind, state.version),
-        case_id=state.case_id,
+        case_id=state.case_id if Shareable.CASE_REFERENCE in fields else None,
         referral_id=recipient.referral_ids[0] if recipient.referral_ids else None,
         recipient=recipient.id,
         kind=kind,
@@ -307,7 +310,7 @@ def decision_notification(
     kind = NotificationKind.DECISION
     return OutcomeNotification(
         notification_id=notification_id(state.case_id, recipient.id, kind, decision.revision),
-        case_id=state.case_id,
+        case_id=state.case_id if Shareable.CASE_REFERENCE in fields else None,
         referral_id=recipient.referral_ids[0] if recipient.referral_ids else None,
         recipient=recipient.id,
         kind=kind,
@@ -391,7 +394,8 @@ def on_assembled(
     told_gathered, told_decision = set(merged.gathered_sent), set(merged.decision_sent)
     for r in who.known:
         if Role.REFERRER in r.roles:
-            if r.id not in told_gathered and r.id not in told_decision:
+            hears = policy.rule_for(r.kind).hears_of(NotificationKind.INFORMATION_GATHERED)
+            if hears and r.id not in told_gathered and r.id not in told_decision:
                 gathered.append(gathered_notification(r, merged, policy, now))
         elif merged.decision is not None and r.id not in told_decision:
             decided.append(

@@ -18,3 +18,8 @@ def configure_logging(level: str = "INFO") -> None:
     # do), so they never log below WARNING, whatever the level asked for.
     for leaky in ("httpx", "httpcore"):
         logging.getLogger(leaky).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # faust prints every record it sends, key and value bytes, at DEBUG ("send: topic=...
+    # k=... v=..."), and an agent's yielded values: names, narratives and records. The
+    # personal-data canary test (tests/integration/privacy) found them; never below INFO.
+    for leaky in ("faust.topics", "faust.channels", "faust.agents"):
+        logging.getLogger(leaky).setLevel(max(logging.INFO, logging.getLogger().level))

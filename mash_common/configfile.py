@@ -1,7 +1,9 @@
 """Loads a hub-owned YAML configuration file into a pydantic model.
 
 Validation errors name the file, the line and the setting, so the person who edited the
-file can find their mistake without reading code.
+file can find their mistake without reading code. A key given twice in one mapping is an
+error naming both lines: plain YAML loaders keep the last value silently, so a second
+`consent:` line could switch a consent requirement off without anyone noticing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,37 @@ from pydantic import BaseModel, ValidationError
 from mash_common.errors import ConfigError
 
 T = TypeVar("T", bound=BaseModel)
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping names the same key twice."""
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (merge keys excepted)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges are YAML's own way to override on purpose
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                earlier = first_line.get(key)
+            except TypeError:  # an unhashable key; SafeLoader reports it below
+                continue
+            if earlier is not None:
+                raise DuplicateKeyError(
+                    None, None, f"key {key!r} on line {line} repeats the key on line {earlier}",
+                    key_node.start_mark)
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def strict_load(text: str) -> Any:
+    """yaml.safe_load, except that a duplicated key raises DuplicateKeyError."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506  # a SafeLoader subclass
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
@@ -49,7 +82,10 @@ def load_yaml_model(path: Path, model: type[T]) -> T:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
+        data: Any = strict_load(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: line {exc.problem_mark.line + 1 if exc.problem_mark else '?'}: "
+                          f"{exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "somewhere"

@@ -183,6 +183,25 @@ class AuditAction(StrEnum):
     # A second, different answer to a request without naming the one it corrects.
     RESPONSE_CONFLICT = "RESPONSE_CONFLICT"
     RESPONSE_CORRECTED = "RESPONSE_CORRECTED"
+    # An answer carried records in a data category its request did not ask for: not
+    # stored, assembled or disclosed; recorded with agency and category, never content.
+    EXCESS_DISCLOSURE = "EXCESS_DISCLOSURE"
+    # Consent was refused or withdrawn: a pending consent-gated request is withdrawn...
+    REQUEST_WITHDRAWN = "REQUEST_WITHDRAWN"
+    # ...and an answer to it that arrives anyway is not disclosed.
+    RESPONSE_AFTER_WITHDRAWAL = "RESPONSE_AFTER_WITHDRAWAL"
+    # A consent override from a sender kind the agreement does not allow, or incomplete.
+    CONSENT_OVERRIDE_IGNORED = "CONSENT_OVERRIDE_IGNORED"
+    # Two different first referrals produced one case id: refused, never merged.
+    CASE_ID_COLLISION = "CASE_ID_COLLISION"
+
+
+class ConsentRule(StrEnum):
+    """How a data category's sharing depends on consent (the sharing agreement)."""
+
+    NOT_REQUIRED = "NOT_REQUIRED"  # a statutory gateway applies whatever consent says
+    REQUIRED = "REQUIRED"  # only with consent given
+    OVERRIDE_ALLOWED = "OVERRIDE_ALLOWED"  # consent given, or a valid recorded override
 
 
 # Shared records ------------------------------------------------------------------------
@@ -302,6 +321,22 @@ class SubjectIdentifiers(Contract):
     address: str | None = None
 
 
+class CategoryTerms(Contract):
+    avro_name: ClassVar[str] = "CategoryTerms"
+    category: str
+    legal_basis: str
+    purpose: str
+    consent_rule: ConsentRule
+
+
+class ConsentOverride(Contract):
+    avro_name: ClassVar[str] = "ConsentOverride"
+    reason: str
+    authorised_by: str
+    source_system: str
+    referral_id: str
+
+
 class InformationRequest(Contract):
     avro_name: ClassVar[str] = "InformationRequest"
     request_id: str
@@ -317,6 +352,10 @@ class InformationRequest(Contract):
     is_chase: bool = False
     chase_number: int = 0
     consent_status: str | None = None
+    category_terms: list[CategoryTerms] = Field(default_factory=list)
+    consent_override: ConsentOverride | None = None
+    withdrawn: bool = False
+    withdrawal_reason: str | None = None
 
 
 class InformationResponse(Contract):
@@ -423,6 +462,10 @@ class AuditEvent(Contract):
     data_categories: list[str] = Field(default_factory=list)
     reference: str | None = None
     detail: str | None = None
+    purpose: str | None = None
+    consent_status: str | None = None
+    category_terms: list[CategoryTerms] = Field(default_factory=list)
+    consent_override: ConsentOverride | None = None
 
 
 # Every record that travels on a topic on its own, by Avro name.
@@ -454,6 +497,8 @@ ALL_RECORD_MODELS: tuple[type[Contract], ...] = (
     CaseLink,
     TriagedReferral,
     SubjectIdentifiers,
+    CategoryTerms,
+    ConsentOverride,
     InformationRequest,
     InformationResponse,
     Contribution,

@@ -19,7 +19,15 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from faust.types import EventT, TopicT
 from prometheus_client import CollectorRegistry
 
-from mash_common.contracts import AuditAction, AuditEvent, Contract, DeadLetter, utcnow
+from mash_common.contracts import (
+    AuditAction,
+    AuditEvent,
+    CategoryTerms,
+    ConsentOverride,
+    Contract,
+    DeadLetter,
+    utcnow,
+)
 from mash_common.deadletters import error_headers, failure_name
 from mash_common.ids import stable_id
 from mash_common.metrics import dead_letter_counter
@@ -181,6 +189,10 @@ class Publisher:
         data_categories: list[str] | None = None,
         detail: str | None = None,
         actor: str | None = None,
+        purpose: str | None = None,
+        consent_status: str | None = None,
+        category_terms: list[CategoryTerms] | None = None,
+        consent_override: ConsentOverride | None = None,
     ) -> None:
         """Record an audit event. Its id is stable, so a redelivery repeats the same event."""
         event = AuditEvent(
@@ -194,6 +206,10 @@ class Publisher:
             data_categories=data_categories or [],
             reference=reference,
             detail=detail,
+            purpose=purpose,
+            consent_status=consent_status,
+            category_terms=category_terms or [],
+            consent_override=consent_override,
         )
         await self.send(self._names.audit, case_id or reference, event)
 

@@ -178,15 +178,18 @@ class Observer(BackgroundLoop):
 
     def _on_outcome(self, o: OutcomeNotification) -> None:
         self.outcomes_by_kind[o.kind.value] += 1
-        if o.kind is NotificationKind.DECISION and o.case_id:
-            self.decided.setdefault((o.case_id, o.recipient), time.monotonic())
+        # The recipient policy may withhold the case id (the public's view); the observer,
+        # which reads the triaged topic, maps the referral back to its case.
+        case_id = o.case_id or self.case_of_referral.get(o.referral_id or "")
+        if o.kind is NotificationKind.DECISION and case_id:
+            self.decided.setdefault((case_id, o.recipient), time.monotonic())
             outcome = o.decision_outcome.value if o.decision_outcome else "acted on"
-            self.recent.append(f"{o.recipient} told: {o.case_id} {outcome}")
+            self.recent.append(f"{o.recipient} told: {case_id} {outcome}")
         elif o.kind is NotificationKind.REJECTED and o.referral_id:
             self.rejected.add(o.referral_id)
             self.recent.append(f"{o.recipient} told: referral {o.referral_id} rejected")
-        elif o.kind is NotificationKind.INFORMATION_GATHERED and o.case_id:
-            self.gathered.add((o.case_id, o.recipient))
+        elif o.kind is NotificationKind.INFORMATION_GATHERED and case_id:
+            self.gathered.add((case_id, o.recipient))
 
     # questions -------------------------------------------------------------------------
 

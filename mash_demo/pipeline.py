@@ -113,6 +113,8 @@ class PipelineOptions:
             })
         if service == "enrichment":
             env["MASH_ENRICHMENT_SWEEP_INTERVAL_S"] = str(self.sweep_interval_s)
+            # Deadlines run in elapsed seconds here, so chases must too.
+            env["MASH_ENRICHMENT_USE_WORKING_HOURS"] = "false"
         env.update(self.extra_env.get(service, {}))
         return env
 

@@ -58,5 +58,9 @@ class Answer(BaseModel):
 Handler = Callable[[InformationRequest], Answer | Awaitable[Answer]]
 """The one function an agency writes: sync, or async (awaited on the adapter's own loop)."""
 
+WithdrawalHandler = Callable[[InformationRequest], object]
+"""Told that the hub withdrew a request (consent refused or withdrawn): stop any work on it
+and keep nothing found for it. A handler object's `withdraw` method is used by default."""
+
 SyncHandler = Callable[[InformationRequest], Answer]
 AsyncHandler = Callable[[InformationRequest], Awaitable[Answer]]

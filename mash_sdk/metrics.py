@@ -45,6 +45,10 @@ class AdapterMetrics:
             "mash_adapter_retries_total", "Retries after a transient failure",
             ["agency", "kind"], registry=registry,
         )
+        self.withdrawals = Counter(
+            "mash_adapter_withdrawals_total", "Requests the hub withdrew (consent refused)",
+            ["agency"], registry=registry,
+        )
         self.dropped = Counter(
             "mash_adapter_dropped_total", "Requests deliberately left unanswered (simulation)",
             ["agency"], registry=registry,

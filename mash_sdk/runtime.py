@@ -43,7 +43,7 @@ from mash_common.contracts import (
 from mash_common.deadletters import error_headers, failure_name
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
-from mash_sdk.answer import Answer, Handler
+from mash_sdk.answer import Answer, Handler, WithdrawalHandler
 from mash_sdk.errors import AdapterError, DropRequest, TransientError
 from mash_sdk.health import HealthServer
 from mash_sdk.metrics import AdapterMetrics
@@ -80,9 +80,13 @@ class Adapter:
         metrics: AdapterMetrics | None = None,
         serde: AvroSerde | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_withdrawal: WithdrawalHandler | None = None,
     ) -> None:
         self.settings = settings
         self.handler = handler
+        withdraw = getattr(handler, "withdraw", None)
+        self.on_withdrawal: WithdrawalHandler | None = on_withdrawal or (
+            withdraw if callable(withdraw) else None)
         self.metrics = metrics or AdapterMetrics(registry or CollectorRegistry())
         self.serde = serde or AvroSerde()
         self._sleep = sleep
@@ -286,6 +290,10 @@ class Adapter:
             self._dead_letter(msg, "WRONG_AGENCY",
                               "request addressed to another agency; not answered")
             return
+        if request.withdrawn:
+            self._withdraw(request, msg)
+            self._commit(msg)
+            return
         response = self._respond(request, rag, msg)
         if response is not None:
             self._deliver(self._responses_topic, request.case_id.encode(),
@@ -328,6 +336,24 @@ class Adapter:
         )
         self._remember(response)
         return response
+
+    def _withdraw(self, request: InformationRequest, msg: Message) -> None:
+        """The hub withdrew a request: never answer it; tell the handler, forget any answer."""
+        agency = self.settings.agency
+        self._answers.pop(request.request_id, None)
+        self.metrics.withdrawals.labels(agency).inc()
+        if self.on_withdrawal is None:
+            logger.info("request %s at %s withdrawn by the hub; the handler has no withdraw "
+                        "hook", request.request_id, where(msg))
+            return
+        try:
+            self.on_withdrawal(request)
+        except Exception as exc:  # the text may quote the agency's data: its type only
+            logger.error("request %s at %s: withdraw hook raised %s", request.request_id,
+                         where(msg), type(exc).__name__)
+        else:
+            logger.info("request %s at %s withdrawn by the hub; handler told", request.request_id,
+                        where(msg))
 
     def _remember(self, response: InformationResponse) -> None:
         if self.settings.answer_cache_size == 0:

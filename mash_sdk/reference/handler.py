@@ -41,6 +41,10 @@ class ReferenceHandler:
             records.extend(self.backend.lookup(category, request.subject))
         return Answer.from_records(records, f"declined {reason}" if reason else None)
 
+    def withdraw(self, request: InformationRequest) -> None:
+        """The hub withdrew the request: a reference adapter holds nothing for it, so there
+        is nothing to undo; an agency's own handler stops any work it has queued."""
+
     def close(self) -> None:
         self.backend.close()
 

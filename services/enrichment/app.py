@@ -47,10 +47,12 @@ from mash_common.streams import (
     write_table,
 )
 from mash_common.topics import PIPELINE_PARTITIONS
-from services.enrichment.agreement import load_agreement
+from mash_common.workinghours import load_calendar
+from services.enrichment.agreement import load_agreement, source_kinds
 from services.enrichment.logic import (
     Audit,
     Event,
+    ExcessDisclosure,
     GatherState,
     Ignored,
     Outcome,
@@ -332,7 +334,9 @@ class Enrichment:
                 await self.publisher.audit(
                     effect.action, case_id=case_id, reference=effect.reference, agency=effect.agency,
                     legal_basis=effect.legal_basis, data_categories=effect.data_categories,
-                    detail=effect.detail)
+                    detail=effect.detail, purpose=effect.purpose,
+                    consent_status=effect.consent_status, category_terms=effect.category_terms,
+                    consent_override=effect.consent_override)
                 if effect.action is AuditAction.REQUEST_WITHHELD:
                     reason = (effect.detail or "").split(":", 1)[0]
                     self.metrics.withheld.labels(effect.agency or "", reason).inc()
@@ -357,6 +361,8 @@ class Enrichment:
                 await self._reject(role, pos, key, raw, effect.reason_code, effect.error)
             elif isinstance(effect, Ignored):
                 self.metrics.ignored.labels(effect.reason_code).inc()
+            elif isinstance(effect, ExcessDisclosure):
+                self.metrics.excess_records.labels(effect.agency).inc(effect.records)
         return sent
 
 
@@ -364,7 +370,9 @@ def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None 
     """Build the worker: validate configuration, declare topics, table, agent and sweeper."""
     hub = load_hub_config(settings.hub_config)
     agreement = load_agreement(settings.sharing_agreement, hub)
-    rules = Rules(agreement=agreement, chase_points=settings.chase_points)
+    calendar = load_calendar(settings.threshold_policy) if settings.use_working_hours else None
+    rules = Rules(agreement=agreement, chase_points=settings.chase_points,
+                  source_kinds=source_kinds(hub), calendar=calendar)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = EnrichmentMetrics(registry)
     app = build_app(

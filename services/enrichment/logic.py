@@ -9,10 +9,19 @@ while the round is open joins it (raising its RAG, and shortening its deadline, 
 urgent). A linked referral after the case was assembled opens a new round: every agency the
 agreement allows is asked again (new request ids) and the round's assembly is the next
 version. A response is "late" if it arrives after the round it belongs to was assembled.
+
+Lawful sharing. Each request carries, per data category, the legal basis, purpose and consent
+rule the agreement gives it. A response's records in a category its request did not carry
+are not stored, assembled or disclosed (EXCESS_DISCLOSURE). The case's consent follows its
+referrals (agreement.next_consent); a referral that refuses consent withdraws the pending
+requests for categories that rested on consent or an override, and an answer to a withdrawn
+request is not disclosed. A referral that would open a case under an id another child's
+case already has is refused (CASE_ID_COLLISION), never merged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,7 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from mash_common.contracts import (
     AssembledCase,
     AuditAction,
+    CategoryTerms,
     Completeness,
+    ConsentOverride,
     ConsentStatus,
     Contribution,
     FiredRule,
@@ -30,6 +41,7 @@ from mash_common.contracts import (
     InformationResponse,
     Rag,
     Referral,
+    ReferrerType,
     ResponseStatus,
     Subject,
     SubjectIdentifiers,
@@ -37,7 +49,15 @@ from mash_common.contracts import (
     UtcDatetime,
 )
 from mash_common.ids import stable_id
-from services.enrichment.agreement import Ask, SharingAgreement, decide
+from mash_common.workinghours import WorkingHours
+from services.enrichment.agreement import (
+    Ask,
+    ConsentState,
+    SharingAgreement,
+    decide,
+    next_consent,
+    permits,
+)
 
 DEFAULT_CHASE_POINTS = (0.5, 0.8)
 
@@ -65,6 +85,14 @@ class AskState(BaseModel):
     chases: int = 0
     answered_at: UtcDatetime | None = None
     response_id: str | None = None  # the agency's id of the answer that stands
+    category_terms: list[CategoryTerms] = Field(default_factory=list)
+    consent_override: ConsentOverride | None = None
+    withdrawn_at: UtcDatetime | None = None  # the whole request withdrawn
+    withdrawn_categories: list[str] = Field(default_factory=list)
+
+    @property
+    def pending(self) -> bool:
+        return self.answered_at is None and self.withdrawn_at is None
 
 
 class GatherState(BaseModel):
@@ -86,22 +114,38 @@ class GatherState(BaseModel):
     contributions: list[Contribution] = Field(default_factory=list)
     fired_rules: list[FiredRule] = Field(default_factory=list)
     cin_factor_codes: list[str] = Field(default_factory=list)
+    consent_status: ConsentStatus = ConsentStatus.UNKNOWN
+    consent_override: ConsentOverride | None = None
+
+    @property
+    def consent(self) -> ConsentState:
+        return ConsentState(self.consent_status, self.consent_override)
 
     def current_asks(self) -> list[AskState]:
         return [a for a in self.asks if a.round == self.round]
 
     def missing_agencies(self) -> list[str]:
-        return [a.agency for a in self.current_asks() if a.answered_at is None]
+        return [a.agency for a in self.current_asks() if a.pending]
 
-    def chase_times(self, points: tuple[float, ...]) -> list[datetime]:
-        span = self.due_at - self.round_started_at
-        return sorted(self.round_started_at + span * p for p in points)
+    def chase_times(self, points: tuple[float, ...],
+                    calendar: WorkingHours | None = None) -> list[datetime]:
+        """When unanswered agencies are chased: at fractions of the round's time. For a RAG
+        the calendar applies to, the time is working time, so chases fall inside working
+        hours (none at night or at weekends); Red is chased round the clock."""
+        start, due = self.round_started_at, self.due_at
+        if calendar is not None and self.rag in calendar.applies_to:
+            span = calendar.elapsed(start, due)
+            if span <= timedelta(0):
+                return [due for _ in points]  # no working time left: the deadline comes first
+            return sorted(min(due, calendar.advance(start, span * p)) for p in points)
+        return sorted(start + (due - start) * p for p in points)
 
-    def next_wakeup(self, points: tuple[float, ...]) -> datetime | None:
+    def next_wakeup(self, points: tuple[float, ...],
+                    calendar: WorkingHours | None = None) -> datetime | None:
         """When the sweeper must next look at this case: a chase point or the deadline."""
         if self.phase is not Phase.GATHERING:
             return None
-        upcoming = self.chase_times(points)[self.chase_points_passed:]
+        upcoming = self.chase_times(points, calendar)[self.chase_points_passed:]
         return min([self.due_at, *upcoming])
 
 
@@ -137,6 +181,8 @@ class RequestKind(StrEnum):
     NEW = "NEW"
     CHASE = "CHASE"
     RERATED = "RERATED"
+    NARROWED = "NARROWED"  # consent refused: re-sent without the categories it gated
+    WITHDRAWN = "WITHDRAWN"  # consent refused: the whole request withdrawn
 
 
 @dataclass(frozen=True)
@@ -153,6 +199,18 @@ class Audit:
     legal_basis: str | None = None
     data_categories: list[str] = field(default_factory=list)
     detail: str | None = None
+    purpose: str | None = None
+    consent_status: str | None = None
+    category_terms: list[CategoryTerms] = field(default_factory=list)
+    consent_override: ConsentOverride | None = None
+
+
+@dataclass(frozen=True)
+class ExcessDisclosure:
+    """Records in categories not asked for were dropped (counted per agency)."""
+
+    agency: str
+    records: int
 
 
 @dataclass(frozen=True)
@@ -186,13 +244,18 @@ class Ignored:
     reason_code: str
 
 
-Effect = SendRequest | Audit | PublishCase | Reject | ResponseRecorded | Ignored
+Effect = SendRequest | Audit | PublishCase | Reject | ResponseRecorded | Ignored | ExcessDisclosure
 
 
 @dataclass(frozen=True)
 class Rules:
     agreement: SharingAgreement
     chase_points: tuple[float, ...] = DEFAULT_CHASE_POINTS
+    # Source system -> its kind (hub.yaml): who may record a consent override.
+    source_kinds: Mapping[str, ReferrerType] = field(default_factory=dict)
+    # The threshold policy's working-hours calendar: chases for the RAGs it applies to go
+    # out in working hours, like their deadlines; None: chase at any time.
+    calendar: WorkingHours | None = None
 
 
 @dataclass
@@ -211,14 +274,6 @@ def request_id(case_id: str, agency: str, round_: int) -> str:
 
 def more_urgent(a: Rag, b: Rag) -> Rag:
     return a if a.rank <= b.rank else b
-
-
-def effective_consent(referrals: list[Referral]) -> ConsentStatus:
-    """A recorded child-protection override on any referral stands; otherwise the latest."""
-    statuses = [r.consent.status for r in referrals]
-    if ConsentStatus.OVERRIDDEN_CHILD_PROTECTION in statuses:
-        return ConsentStatus.OVERRIDDEN_CHILD_PROTECTION
-    return statuses[-1]
 
 
 def merged_subject(referrals: list[Referral]) -> Subject:
@@ -246,36 +301,96 @@ def _request(state: GatherState, ask: AskState, now: datetime, *, chase: int = 0
         is_chase=chase > 0,
         chase_number=chase,
         consent_status=ask.consent_status,
+        category_terms=ask.category_terms,
+        consent_override=ask.consent_override,
+        withdrawn=ask.withdrawn_at is not None,
+        withdrawal_reason="consent refused or withdrawn" if ask.withdrawn_at is not None else None,
     )
 
 
-def _request_audit(action: AuditAction, ask: AskState, detail: str) -> Audit:
+def _request_audit(action: AuditAction, ask: AskState, detail: str,
+                   categories: list[str] | None = None) -> Audit:
     return Audit(action, agency=ask.agency, reference=ask.request_id, legal_basis=ask.legal_basis,
-                 data_categories=ask.data_categories, detail=detail)
+                 data_categories=ask.data_categories if categories is None else categories,
+                 detail=detail, purpose=ask.purpose, consent_status=ask.consent_status,
+                 category_terms=ask.category_terms, consent_override=ask.consent_override)
+
+
+def _consent_step(state: GatherState, referral: Referral, rules: Rules) -> list[Effect]:
+    """Fold one referral's consent into the case's; audit an override that does not count."""
+    step = next_consent(state.consent if state.referrals[:-1] else None, referral,
+                        rules.source_kinds.get(referral.source_system), rules.agreement)
+    state.consent_status = step.state.status
+    state.consent_override = step.state.override
+    if step.ignored is None:
+        return []
+    return [Audit(AuditAction.CONSENT_OVERRIDE_IGNORED, agency=referral.source_system,
+                  reference=referral.referral_id, consent_status=state.consent_status.value,
+                  detail=f"{step.ignored.value}: override from {referral.source_system} not accepted")]
+
+
+def _withdraw(state: GatherState, now: datetime) -> list[Effect]:
+    """Consent is refused: take back what rested on it from every pending request."""
+    effects: list[Effect] = []
+    consent = state.consent
+    for ask in state.current_asks():
+        if not ask.pending:
+            continue
+        keep = [t for t in ask.category_terms if permits(t.consent_rule, consent)]
+        gone = [t.category for t in ask.category_terms if t not in keep]
+        if not gone:
+            continue
+        ask.withdrawn_categories = [*ask.withdrawn_categories, *gone]
+        ask.consent_status = consent.status.value
+        if keep:
+            ask.category_terms = keep
+            ask.data_categories = [t.category for t in keep]
+            ask.legal_basis = "; ".join(dict.fromkeys(t.legal_basis for t in keep))
+            ask.consent_override = None
+            effects.append(SendRequest(_request(state, ask, now, chase=ask.chases), RequestKind.NARROWED))
+            effects.append(_request_audit(AuditAction.REQUEST_WITHDRAWN, ask,
+                                          "consent refused: categories withdrawn", gone))
+        else:
+            ask.withdrawn_at = now
+            effects.append(SendRequest(_request(state, ask, now, chase=ask.chases), RequestKind.WITHDRAWN))
+            effects.append(_request_audit(AuditAction.REQUEST_WITHDRAWN, ask,
+                                          "consent refused: request withdrawn", gone))
+    return effects
 
 
 def _plan(state: GatherState, now: datetime, rules: Rules, referral_id: str) -> list[Effect]:
     """Ask every agency the agreement allows that this round has not asked yet; re-send the
     unanswered ones whose priority or categories the round's RAG has changed."""
     effects: list[Effect] = []
-    consent = effective_consent(state.referrals)
+    consent = state.consent
     subject = merged_subject(state.referrals)
     asked = {a.agency: a for a in state.current_asks()}
     for agency in rules.agreement.agencies:
         decision = decide(rules.agreement, agency, state.rag, consent, subject)
         existing = asked.get(agency)
+        if existing is not None and existing.withdrawn_at is not None:
+            continue  # withdrawn in this round: asked again only in a new round
         if not isinstance(decision, Ask):
             if existing is None:
                 effects.append(Audit(AuditAction.REQUEST_WITHHELD, agency=agency, reference=referral_id,
+                                     data_categories=decision.categories,
+                                     consent_status=consent.status.value,
                                      detail=f"{decision.reason.value}: {decision.detail}"))
             continue
+        if existing is None and decision.withheld:
+            effects.append(Audit(AuditAction.REQUEST_WITHHELD, agency=agency, reference=referral_id,
+                                 data_categories=decision.withheld, consent_status=consent.status.value,
+                                 detail=f"CONSENT_REQUIRED: consent {consent.status.value} "
+                                        "(some categories)"))
+        override = consent.override if decision.rests_on_override else None
         if existing is None:
             ask = AskState(
                 agency=agency, request_id=request_id(state.case_id, agency, state.round),
                 round=state.round, rag=state.rag, requested_at=now, respond_by=state.due_at,
                 identifiers=decision.identifiers, data_categories=decision.data_categories,
                 legal_basis=decision.legal_basis, purpose=decision.purpose,
-                consent_status=consent.value,
+                consent_status=consent.status.value, category_terms=decision.terms,
+                consent_override=override,
             )
             state.asks.append(ask)
             effects.append(SendRequest(_request(state, ask, now), RequestKind.NEW))
@@ -287,6 +402,11 @@ def _plan(state: GatherState, now: datetime, rules: Rules, referral_id: str) -> 
             existing.rag = state.rag
             existing.respond_by = state.due_at
             existing.data_categories = decision.data_categories
+            existing.category_terms = decision.terms
+            existing.legal_basis = decision.legal_basis
+            existing.purpose = decision.purpose
+            existing.consent_status = consent.status.value
+            existing.consent_override = override
             existing.identifiers = decision.identifiers
             effects.append(SendRequest(_request(state, existing, now, chase=existing.chases),
                                        RequestKind.RERATED))
@@ -348,12 +468,22 @@ def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Ru
             opened_at=tr.opened_at, due_at=tr.due_at, round_started_at=now,
         )
         _merge_codes(state, tr)
-        effects = _plan(state, now, rules, tr.referral.referral_id)
+        effects = _consent_step(state, tr.referral, rules)
+        effects += _plan(state, now, rules, tr.referral.referral_id)
         if not state.current_asks():
             effects += _assemble(state, now, amended=False, at_deadline=False)
         return Outcome(state, effects)
     if any(r.referral_id == tr.referral.referral_id for r in state.referrals):
         return Outcome(state, [Ignored("DUPLICATE_REFERRAL")])
+    if tr.linked_case is None or tr.linked_case.case_id != state.case_id:
+        # Intake opened a new case, and its id is one another child's case already has.
+        # Merging would put two children's records in one case: refuse, loudly.
+        return Outcome(state, [
+            Reject("CASE_ID_COLLISION", f"referral {tr.referral.referral_id} opened a new case "
+                                        f"whose id {tr.case_id} an existing case has"),
+            Audit(AuditAction.CASE_ID_COLLISION, reference=tr.referral.referral_id,
+                  detail="a new case's id equals an existing case's; not merged"),
+        ])
     state.referrals.append(tr.referral)
     _merge_codes(state, tr)
     if state.phase is Phase.ASSEMBLED:
@@ -364,14 +494,26 @@ def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Ru
         state.chase_points_passed = 0
         state.rag = tr.rag
         state.due_at = tr.due_at
-        effects = _plan(state, now, rules, tr.referral.referral_id)
+        if state.consent_override is not None:
+            # An override was recorded for the round it was made in; a new concern needs
+            # consent or a fresh override.
+            state.consent_status, state.consent_override = ConsentStatus.UNKNOWN, None
+        effects = _consent_step(state, tr.referral, rules)
+        effects += _plan(state, now, rules, tr.referral.referral_id)
         if not state.current_asks():
             effects += _assemble(state, now, amended=False, at_deadline=False)
         return Outcome(state, effects)
     # Joins the open round: the more urgent RAG and the earlier deadline win.
     state.rag = more_urgent(state.rag, tr.rag)
     state.due_at = min(state.due_at, tr.due_at)
-    return Outcome(state, _plan(state, now, rules, tr.referral.referral_id))
+    before = state.consent
+    effects = _consent_step(state, tr.referral, rules)
+    if state.consent_status is ConsentStatus.REFUSED and before.status is not ConsentStatus.REFUSED:
+        effects += _withdraw(state, now)
+    effects += _plan(state, now, rules, tr.referral.referral_id)
+    if state.current_asks() and not state.missing_agencies():
+        effects += _assemble(state, now, amended=False, at_deadline=False)
+    return Outcome(state, effects)
 
 
 def _same_answer(first: Contribution, resp: InformationResponse) -> bool:
@@ -380,7 +522,35 @@ def _same_answer(first: Contribution, resp: InformationResponse) -> bool:
         resp.status, resp.reason, resp.records, resp.responder)
 
 
-def _on_response(state: GatherState | None, ev: Responded, now: datetime) -> Outcome:
+def _excess(resp: InformationResponse, ask: AskState, rules: Rules
+            ) -> tuple[InformationResponse, list[Effect]]:
+    """The response limited to the categories its request carried, and what to record
+    about the rest: agency and category (a category the agreement does not know is not
+    named, it could be anything), never the records' content."""
+    asked = set(ask.data_categories)
+    kept = [r for r in resp.records if r.category in asked]
+    if len(kept) == len(resp.records):
+        return resp, []
+    known = rules.agreement.agencies[ask.agency].known_categories() \
+        if ask.agency in rules.agreement.agencies else set()
+    dropped: dict[tuple[AuditAction, str], int] = {}
+    for record in resp.records:
+        if record.category in asked:
+            continue
+        action = (AuditAction.RESPONSE_AFTER_WITHDRAWAL if record.category in ask.withdrawn_categories
+                  else AuditAction.EXCESS_DISCLOSURE)
+        name = record.category if record.category in known else "(a category not in the agreement)"
+        dropped[(action, name)] = dropped.get((action, name), 0) + 1
+    effects: list[Effect] = [ExcessDisclosure(ask.agency, len(resp.records) - len(kept))]
+    for (action, name), count in sorted(dropped.items()):
+        effects.append(Audit(action, agency=ask.agency, reference=ask.request_id,
+                             legal_basis=ask.legal_basis, data_categories=[name],
+                             detail=f"{count} record{'s' if count != 1 else ''} outside the request; "
+                                    "not stored, assembled or disclosed"))
+    return resp.model_copy(update={"records": kept}), effects
+
+
+def _on_response(state: GatherState | None, ev: Responded, now: datetime, rules: Rules) -> Outcome:
     resp = ev.response
     if resp.agency != ev.sender:
         # Checked before anything else: a record one agency wrote in another's name is never
@@ -398,13 +568,26 @@ def _on_response(state: GatherState | None, ev: Responded, now: datetime) -> Out
     if ask.agency != resp.agency:
         return Outcome(state, [Reject("AGENCY_MISMATCH", f"request {resp.request_id} was sent to {ask.agency}, "
                                                          f"answered as {resp.agency}")])
+    if ask.withdrawn_at is not None:
+        # Consent was refused before the agency answered: nothing of it is kept or passed on.
+        return Outcome(state, [
+            Ignored("WITHDRAWN_REQUEST"),
+            Audit(AuditAction.RESPONSE_AFTER_WITHDRAWAL, agency=resp.agency, reference=resp.request_id,
+                  legal_basis=ask.legal_basis, consent_status=state.consent_status.value,
+                  detail=f"{resp.status.value} to a withdrawn request; not stored, assembled or disclosed"),
+        ])
+    resp, excess = _excess(resp, ask, rules)
     if ask.answered_at is not None:
-        return _on_second_answer(state, ask, resp, now)
+        second = _on_second_answer(state, ask, resp, now)
+        if any(isinstance(e, Ignored | Reject) for e in second.effects):
+            return second  # a redelivery or a conflict: its excess was recorded the first time
+        return Outcome(second.state, [*excess, *second.effects])
     late = ask.round < state.round or state.phase is Phase.ASSEMBLED
     ask.answered_at = now
     ask.response_id = resp.response_id
     state.contributions.append(_contribution(resp, late))
     effects: list[Effect] = [
+        *excess,
         ResponseRecorded(resp.agency, resp.status, (now - ask.requested_at).total_seconds(), late),
         _answer_audit(resp, ask, detail=f"{resp.status.value}{' late' if late else ''}"),
     ]
@@ -471,13 +654,13 @@ def _on_tick(state: GatherState, now: datetime, rules: Rules) -> Outcome:
         return Outcome(state, [])
     if now >= state.due_at:
         return Outcome(state, _assemble(state, now, amended=False, at_deadline=True))
-    passed = sum(1 for t in state.chase_times(rules.chase_points) if t <= now)
+    passed = sum(1 for t in state.chase_times(rules.chase_points, rules.calendar) if t <= now)
     if passed <= state.chase_points_passed:
         return Outcome(state, [])
     state.chase_points_passed = passed
     effects: list[Effect] = []
     for ask in state.current_asks():
-        if ask.answered_at is None:
+        if ask.pending:
             ask.chases += 1
             effects.append(SendRequest(_request(state, ask, now, chase=ask.chases), RequestKind.CHASE))
             effects.append(_request_audit(AuditAction.REQUEST_CHASED, ask, f"chase {ask.chases}"))
@@ -490,14 +673,14 @@ def apply(state: GatherState | None, event: Event, now: datetime, rules: Rules) 
     if isinstance(event, Triaged):
         return _on_triaged(work, event, now, rules)
     if isinstance(event, Responded):
-        return _on_response(work, event, now)
+        return _on_response(work, event, now, rules)
     if work is None:
         return Outcome(None, [])
     return _on_tick(work, now, rules)
 
 
 def is_due(state: GatherState, now: datetime, rules: Rules) -> bool:
-    wake = state.next_wakeup(rules.chase_points)
+    wake = state.next_wakeup(rules.chase_points, rules.calendar)
     return wake is not None and now >= wake
 
 

@@ -62,6 +62,11 @@ class EnrichmentMetrics:
         self.ignored = Counter(
             "mash_enrichment_ignored_total", "Redelivered or duplicate input that changed nothing",
             ["reason"], registry=registry)
+        # Per agency only: a category an agency sends could be any text, so it is no label.
+        self.excess_records = Counter(
+            "mash_enrichment_excess_records_total",
+            "Records an agency sent in a data category its request did not ask for (dropped)",
+            ["agency"], registry=registry)
         self.processing = Histogram(
             "mash_enrichment_processing_seconds", "Handling one input or one due case",
             ["input"], buckets=PROCESSING_BUCKETS, registry=registry)

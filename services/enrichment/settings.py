@@ -20,6 +20,12 @@ class EnrichmentSettings(BaseSettings):
     sharing_agreement: Path = Field(
         default_factory=lambda: default_config_dir() / "sharing-agreement.yaml"
     )
+    # The threshold policy's working-hours calendar times Amber and Green chases.
+    threshold_policy: Path = Field(
+        default_factory=lambda: default_config_dir() / "threshold-policy.yaml"
+    )
+    # False: chase at any hour (tests and demos whose deadlines run in elapsed seconds).
+    use_working_hours: bool = True
     # Fractions of the time from request to deadline at which unanswered agencies are chased.
     chase_points: tuple[float, ...] = DEFAULT_CHASE_POINTS
     # How often the sweeper looks for due deadlines and chases; a deadline fires at most this

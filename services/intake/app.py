@@ -23,10 +23,11 @@ import faust
 from faust.types import EventT, StreamT, TableT
 from prometheus_client import CollectorRegistry
 
-from mash_common.contracts import AuditAction, Referral, utcnow
+from mash_common.contracts import AuditAction, Referral, ReferrerType, utcnow
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
 from mash_common.processing import consume_events
+from mash_common.recipients import KindRule, RecipientPolicy, load_recipient_policy
 from mash_common.serde import AvroSerde
 from mash_common.streams import Position, Publisher, build_app, position_of
 from mash_common.topics import PIPELINE_PARTITIONS
@@ -51,8 +52,12 @@ class Intake:
     """The agents' bodies: decode, call logic, encode, send, count."""
 
     def __init__(self, app: faust.App, settings: IntakeSettings, policy: ThresholdPolicy,
-                 rules: Rules, metrics: IntakeMetrics, serde: AvroSerde) -> None:
+                 rules: Rules, metrics: IntakeMetrics, serde: AvroSerde,
+                 recipients: RecipientPolicy | None = None,
+                 kinds: dict[str, ReferrerType] | None = None) -> None:
         self.settings = settings
+        self.recipients = recipients or RecipientPolicy(version="least")
+        self.kinds = kinds or {}
         self.policy = policy
         self.rules = rules
         self.metrics = metrics
@@ -168,11 +173,15 @@ class Intake:
 
     async def _notify_rejected(self, referral_id: str, recipient: str, problems: list[Problem],
                                number: int) -> None:
-        note = rejected_notification(referral_id, recipient, problems, number, utcnow())
+        note = rejected_notification(referral_id, recipient, problems, number, utcnow(),
+                                     self._rule(recipient))
         await self.publisher.send(self.names.outcomes(recipient), referral_id, note)
         await self.publisher.audit(AuditAction.NOTIFICATION_SENT, case_id=None,
                                    reference=referral_id, agency=recipient,
                                    detail=f"REJECTED {note.notification_id}")
+
+    def _rule(self, recipient: str) -> KindRule:
+        return self.recipients.rule_for(self.kinds.get(recipient, ReferrerType.OTHER))
 
     # Triage ---------------------------------------------------------------------------
 
@@ -194,11 +203,14 @@ class Intake:
     async def _triage(self, referral: Referral, key: bytes, position: Position) -> None:
         raw = self.cases.get(key)
         block = Block.model_validate_json(raw) if raw is not None else Block()
-        result = triage(referral, block, self.policy, window=self.settings.link_window, now=utcnow())
+        result = triage(referral, block, self.policy, window=self.settings.link_window, now=utcnow(),
+                        rule=self._rule(referral.source_system))
         triaged, note = result.triaged, result.notification
         case_id, ref, source = triaged.case_id, referral.referral_id, referral.source_system
         await self.publisher.send(self.names.triaged, case_id, triaged)
-        await self.publisher.send(self.names.outcomes(source), case_id, note)
+        if note is not None:
+            # Keyed by what the recipient may see: the case id only if the policy shares it.
+            await self.publisher.send(self.names.outcomes(source), note.case_id or ref, note)
         audit = self.publisher.audit
         await audit(AuditAction.REFERRAL_RECEIVED, case_id=case_id, reference=ref, agency=source)
         if result.match is not None:
@@ -208,8 +220,9 @@ class Intake:
         rules = ",".join(f.rule_id for f in triaged.fired_rules) or "default"
         await audit(AuditAction.REFERRAL_RATED, case_id=case_id, reference=ref,
                     detail=f"{triaged.rag.value} by {rules}; policy {triaged.policy_version}")
-        await audit(AuditAction.NOTIFICATION_SENT, case_id=case_id, reference=ref, agency=source,
-                    detail=f"RECEIVED {note.notification_id}")
+        if note is not None:
+            await audit(AuditAction.NOTIFICATION_SENT, case_id=case_id, reference=ref, agency=source,
+                        detail=f"RECEIVED {note.notification_id}")
         # The triaged record and RECEIVED must be on the broker before the state that says
         # this referral is done: otherwise a crash in between would lose them for good.
         await self.publisher.flush()
@@ -237,7 +250,9 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
                   clock_skew=settings.clock_skew)
     metrics = IntakeMetrics(registry or CollectorRegistry())
     app = build_app(STAGE, settings.kafka, datadir=settings.datadir)
-    intake = Intake(app, settings, policy, rules, metrics, AvroSerde())
+    recipients = load_recipient_policy(settings.recipient_policy)
+    kinds = {system: entry.kind for system, entry in hub.source_systems.items()}
+    intake = Intake(app, settings, policy, rules, metrics, AvroSerde(), recipients, kinds)
     names = settings.kafka.topics
     # One topic per source system: the topic, which only its owner may write, says who sent.
     referrals = app.topic(*[names.referrals(s) for s in sorted(hub.source_systems)],

@@ -16,17 +16,44 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mash_common.contracts import LinkMatch, Rag, Subject, UtcDatetime
 
-_NOT_LETTER = re.compile(r"[^a-z]")
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
+
+# Scripts whose accents data entry routinely loses (Siân / Sian, Seán / Sean, Νίκος /
+# ΝΙΚΟΣ: Greek capitals drop the tonos): their combining marks do not tell children apart.
+# In other scripts a combining mark can be part of the letter (Cyrillic й is not и, a
+# Devanagari virama changes the syllable), so marks are kept there.
+_ACCENT_FOLDING_SCRIPTS = ("LATIN", "GREEK")
+# Arabic short-vowel marks (harakat), superscript alef and the tatweel are optional in
+# writing: one form of a name is often written with them, another without.
+_ARABIC_OPTIONAL = {*map(chr, range(0x064B, 0x0660)), "\u0670", "\u0640"}
+# Russian prints ё as е in most texts.
+_EQUIVALENT = {"\u0451": "\u0435"}
+
+
+def _fold(text: str) -> str:
+    """Compatibility forms unified (full-width, ligatures), case folded, separators and
+    punctuation dropped, the letters of every script kept."""
+    text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
+    kept: list[str] = []
+    fold_marks = False
+    for ch in text:
+        category = unicodedata.category(ch)
+        if ch in _ARABIC_OPTIONAL:
+            continue
+        if category.startswith("L") or category.startswith("N"):
+            fold_marks = unicodedata.name(ch, "").startswith(_ACCENT_FOLDING_SCRIPTS)
+            kept.append(ch)
+        elif category.startswith("M") and not (fold_marks and category == "Mn"):
+            kept.append(ch)
+        # Anything else (spaces, hyphens, apostrophes, dots, symbols) is not part of a name.
+    folded = unicodedata.normalize("NFC", "".join(kept))
+    return "".join(_EQUIVALENT.get(ch, ch) for ch in folded)
 
 
 def normalise_name(given: str, family: str) -> str:
-    """Case, accents, spaces, hyphens and apostrophes do not tell two children apart."""
-    def fold(text: str) -> str:
-        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().casefold()
-        return _NOT_LETTER.sub("", text)
-
-    return f"{fold(given)}|{fold(family)}"
+    """Case, Latin and Greek accents, spaces, hyphens and apostrophes do not tell two
+    children apart; the letters themselves, in whatever script, do."""
+    return f"{_fold(given)}|{_fold(family)}"
 
 
 def normalise_postcode(postcode: str) -> str:

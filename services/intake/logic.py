@@ -24,6 +24,7 @@ from mash_common.contracts import (
     TriagedReferral,
 )
 from mash_common.ids import stable_id
+from mash_common.recipients import KindRule, Shareable
 from services.intake.linking import Block, Match, OpenCase, find_open_case, identity_of
 from services.intake.policy import ThresholdPolicy, due_at, highest, rate
 from services.intake.validation import Problem, Rules, validate
@@ -38,10 +39,19 @@ def content_hash(referral: Referral, key: bytes | None = None) -> str:
     return digest.hexdigest()
 
 
+# Crockford's base32: no I, L, O or U, so a reference read aloud or retyped survives.
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CASE_ID_BITS = 100  # docs/contract.md "Case ids" shows why this is enough
+
+
 def case_reference(first_referral_id: str) -> str:
-    """Deterministic, human-friendly case id: MASH- and 10 hex digits (40 bits) of a UUIDv5."""
-    digest = stable_id("case", first_referral_id).replace("-", "").upper()
-    return f"MASH-{digest[:5]}-{digest[5:10]}"
+    """Deterministic, human-friendly case id: MASH- and four groups of five base32 digits,
+    100 bits of SHA-256 over the first referral's id. A collision (two first referrals, one
+    id) is refused by enrichment (CASE_ID_COLLISION), never merged."""
+    digest = hashlib.sha256(b"mash-case\x1f" + first_referral_id.encode("utf-8")).digest()
+    number = int.from_bytes(digest, "big") >> (256 - CASE_ID_BITS)
+    digits = "".join(_CROCKFORD[(number >> (5 * i)) & 31] for i in reversed(range(CASE_ID_BITS // 5)))
+    return "MASH-" + "-".join(digits[i:i + 5] for i in range(0, len(digits), 5))
 
 
 def notification_id(referral_id: str, recipient: str, kind: NotificationKind, version: int) -> str:
@@ -123,7 +133,11 @@ def admit(referral: Referral, key: bytes | None, seen: SeenReferral | None, rule
 
 
 def rejected_notification(referral_id: str, recipient: str, problems: list[Problem],
-                          number: int, now: datetime) -> OutcomeNotification:
+                          number: int, now: datetime, rule: KindRule | None = None
+                          ) -> OutcomeNotification:
+    """What the sender is told; the reasons only where the recipient policy allows (they
+    name fields and what is wrong, never values)."""
+    rule = rule or KindRule()
     count = len(problems)
     return OutcomeNotification(
         notification_id=notification_id(referral_id, recipient, NotificationKind.REJECTED, number),
@@ -133,7 +147,7 @@ def rejected_notification(referral_id: str, recipient: str, problems: list[Probl
         sent_at=now,
         message=(f"Referral {referral_id} rejected: {count} problem{'s' if count != 1 else ''} to "
                  "correct before it can be accepted. Nothing from it has been shared."),
-        reasons=[str(p) for p in problems],
+        reasons=[str(p) for p in problems] if Shareable.REASONS in rule.rejected else [],
         revision=number,
     )
 
@@ -144,7 +158,7 @@ def rejected_notification(referral_id: str, recipient: str, problems: list[Probl
 @dataclass(frozen=True)
 class Triage:
     triaged: TriagedReferral
-    notification: OutcomeNotification
+    notification: OutcomeNotification | None  # None: the recipient policy sends no RECEIVED
     block: Block  # the block's new state, pruned of closed cases
     match: Match | None
 
@@ -154,14 +168,50 @@ def _when(moment: datetime, zone: str) -> str:
     return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
 
 
-def received_message(case_id: str, rag: Rag, due: datetime, linked: bool, zone: str) -> str:
-    joined = " and added to open case" if linked else "; case"
-    return (f"Referral received{joined} {case_id} rated {rag.value}; information will be "
-            f"gathered by {_when(due, zone)}")
+def received_message(case_id: str, rag: Rag, due: datetime, linked: bool, zone: str,
+                     fields: frozenset[Shareable] = frozenset(Shareable),
+                     referral_id: str | None = None) -> str:
+    """The acknowledgement, saying only what the recipient policy lets this recipient know.
+    Whether the referral joined an open case, the case's id, and the RAG and due time it
+    may have inherited all say whether the child was already known to the hub."""
+    if Shareable.CASE_REFERENCE not in fields:
+        ref = f" {referral_id}" if referral_id else ""
+        text = (f"Referral{ref} received. Thank you: the safeguarding hub will look at it and "
+                "act on it")
+    elif linked and Shareable.LINKED_CASE in fields:
+        text = f"Referral received and added to open case {case_id}"
+    else:
+        text = f"Referral received; case {case_id}"
+    if Shareable.RAG in fields:
+        text += f" rated {rag.value}"
+    if Shareable.DUE_AT in fields:
+        text += f"; information will be gathered by {_when(due, zone)}"
+    return text
+
+
+def received_notification(triaged: TriagedReferral, rule: KindRule, zone: str, now: datetime
+                          ) -> OutcomeNotification | None:
+    """RECEIVED for the referral's source system, field by field as its kind's rule allows."""
+    if not rule.hears_of(NotificationKind.RECEIVED):
+        return None
+    fields = rule.received
+    referral = triaged.referral
+    return OutcomeNotification(
+        notification_id=notification_id(referral.referral_id, referral.source_system,
+                                        NotificationKind.RECEIVED, 1),
+        case_id=triaged.case_id if Shareable.CASE_REFERENCE in fields else None,
+        referral_id=referral.referral_id, recipient=referral.source_system,
+        kind=NotificationKind.RECEIVED, sent_at=now,
+        message=received_message(triaged.case_id, triaged.rag, triaged.due_at,
+                                 triaged.linked_case is not None, zone, fields,
+                                 referral.referral_id),
+        rag=triaged.rag if Shareable.RAG in fields else None,
+        due_at=triaged.due_at if Shareable.DUE_AT in fields else None,
+    )
 
 
 def triage(referral: Referral, block: Block, policy: ThresholdPolicy, *, window: timedelta,
-           now: datetime) -> Triage:
+           now: datetime, rule: KindRule | None = None) -> Triage:
     """Link to the child's open case or open a new one, rate it, and say when it is due."""
     match = find_open_case(block, referral.subject, now, window)
     rating = rate(policy, referral, already_open=match is not None, now=now)
@@ -196,12 +246,6 @@ def triage(referral: Referral, block: Block, policy: ThresholdPolicy, *, window:
         triaged_at=now, fired_rules=rating.fired, linked_case=link,
         policy_version=policy.version, cin_factor_codes=factor_codes(referral.concerns),
     )
-    notification = OutcomeNotification(
-        notification_id=notification_id(referral.referral_id, referral.source_system,
-                                        NotificationKind.RECEIVED, 1),
-        case_id=case_id, referral_id=referral.referral_id, recipient=referral.source_system,
-        kind=NotificationKind.RECEIVED, sent_at=now,
-        message=received_message(case_id, rag, due, match is not None, policy.display_timezone),
-        rag=rag, due_at=due,
-    )
+    # Without a rule (tests of triage alone) the least: that the referral was received.
+    notification = received_notification(triaged, rule or KindRule(), policy.display_timezone, now)
     return Triage(triaged, notification, block.prune(now, window).upsert(case), match)

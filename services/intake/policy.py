@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +26,9 @@ from mash_common.contracts import (
     Referral,
     ReferrerType,
 )
+from mash_common.workinghours import Weekday, WorkingHours, zone_name
+
+__all__ = ["Weekday", "WorkingHours"]  # re-exported: their home is mash_common.workinghours
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -53,28 +55,6 @@ def parse_duration(value: Any) -> timedelta:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
-class Weekday(StrEnum):
-    MON = "MON"
-    TUE = "TUE"
-    WED = "WED"
-    THU = "THU"
-    FRI = "FRI"
-    SAT = "SAT"
-    SUN = "SUN"
-
-    @property
-    def number(self) -> int:
-        return list(Weekday).index(self)
-
-
-def _zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-    return name
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -88,83 +68,6 @@ class Timescales(_Model):
 
     def of(self, rag: Rag) -> timedelta:
         return {Rag.RED: self.RED, Rag.AMBER: self.AMBER, Rag.GREEN: self.GREEN}[rag]
-
-
-class WorkingHours(_Model):
-    """A working-hours calendar; Amber and Green clocks run only inside it, Red never stops."""
-
-    timezone: Annotated[str, BeforeValidator(_zone)] = "Europe/London"
-    days: list[Weekday] = Field(default_factory=lambda: [Weekday(d) for d in ("MON", "TUE", "WED", "THU", "FRI")])
-    start: time = time(9, 0)
-    end: time = time(17, 0)
-    bank_holidays: list[date] = Field(default_factory=list)
-    applies_to: list[Rag] = Field(default_factory=lambda: [Rag.AMBER, Rag.GREEN])
-
-    @model_validator(mode="after")
-    def _sane(self) -> WorkingHours:
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
-        if not self.days:
-            raise ValueError("days must name at least one working day")
-        if Rag.RED in self.applies_to:
-            raise ValueError("RED work runs round the clock; applies_to may name AMBER and GREEN only")
-        return self
-
-    def is_working_day(self, day: date) -> bool:
-        return day.weekday() in {d.number for d in self.days} and day not in self.bank_holidays
-
-    def add(self, start: datetime, duration: timedelta) -> datetime:
-        """start plus duration in working time.
-
-        Whole days count as working days (24h is the same time next working day, 72h three
-        working days on, the way hubs state timescales); the remainder counts working hours
-        only. Work arriving out of hours starts at the next opening.
-        """
-        zone = ZoneInfo(self.timezone)
-        days, remainder = divmod(duration, timedelta(days=1))
-        current = self._working_moment(start.astimezone(zone))
-        for _ in range(days):
-            day = self._next_working_day(current.date())
-            current = datetime.combine(day, current.timetz().replace(tzinfo=None), zone)
-        remaining = remainder
-        for _ in range(_SEARCH_DAYS):
-            day = current.date()
-            if self.is_working_day(day):
-                opens = datetime.combine(day, self.start, zone)
-                closes = datetime.combine(day, self.end, zone)
-                current = max(current, opens)
-                if current < closes:
-                    available = closes - current
-                    if remaining <= available:
-                        return (current + remaining).astimezone(UTC)
-                    remaining -= available
-            current = datetime.combine(day + timedelta(days=1), time(0), zone)
-        raise ValueError("the working-hours calendar has no working time in the next two years")
-
-    def _working_moment(self, moment: datetime) -> datetime:
-        """moment if it is inside working hours, else the next opening."""
-        zone = moment.tzinfo
-        for _ in range(_SEARCH_DAYS):
-            day = moment.date()
-            if self.is_working_day(day):
-                opens = datetime.combine(day, self.start, zone)
-                closes = datetime.combine(day, self.end, zone)
-                if moment < closes:
-                    return max(moment, opens)
-            moment = datetime.combine(day + timedelta(days=1), time(0), zone)
-        raise ValueError("the working-hours calendar has no working time in the next two years")
-
-    def _next_working_day(self, day: date) -> date:
-        for _ in range(_SEARCH_DAYS):
-            day += timedelta(days=1)
-            if self.is_working_day(day):
-                return day
-        raise ValueError("the working-hours calendar has no working day in the next two years")
-
-
-# Two years of calendar days is far more than any timescale needs; the bound only protects
-# against a calendar whose every working day is a bank holiday.
-_SEARCH_DAYS = 366 * 2
 
 
 class Conditions(_Model):
@@ -196,7 +99,7 @@ class Rule(_Model):
 class ThresholdPolicy(_Model):
     version: str = Field(min_length=1)
     default_rag: Rag = Rag.GREEN
-    display_timezone: Annotated[str, BeforeValidator(_zone)] = "Europe/London"
+    display_timezone: Annotated[str, BeforeValidator(zone_name)] = "Europe/London"
     timescales: Timescales = Field(default_factory=Timescales)
     working_hours: WorkingHours | None = None
     rules: list[Rule]

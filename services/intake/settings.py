@@ -18,6 +18,9 @@ class IntakeSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     hub_config: Path = Field(default_factory=lambda: default_config_dir() / "hub.yaml")
     policy: Path = Field(default_factory=lambda: default_config_dir() / "threshold-policy.yaml")
+    # Who learns what: RECEIVED and REJECTED follow it field by field.
+    recipient_policy: Path = Field(
+        default_factory=lambda: default_config_dir() / "recipient-policy.yaml")
     datadir: Path = Path("var/intake")
     metrics_port: int = 9101  # 0 disables the /metrics endpoint
     log_level: str = "INFO"

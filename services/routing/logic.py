@@ -128,8 +128,10 @@ def contributors(state: CaseState, policy: RecipientPolicy) -> list[str]:
 def recipients(state: CaseState, roster: Roster, policy: RecipientPolicy) -> Recipients:
     """Every referrer's source system and every contributing agency, one entry each.
 
-    A source system that belongs to an agency is that agency's system: when the agency
-    also contributed, it hears once, on the source system's topic, with both roles.
+    Each system hears on its own topic with its own view: a source system as the referrer,
+    an agency's adapter as the contributor, even when one organisation runs both (its
+    referring system reads mash.outcomes.<source>, its adapter mash.outcomes.<agency>, and
+    the two views differ: docs/governance.md).
     """
     roles: dict[str, set[Role]] = {}
     refs: dict[str, list[str]] = {}
@@ -140,17 +142,11 @@ def recipients(state: CaseState, roster: Roster, policy: RecipientPolicy) -> Rec
             continue
         roles.setdefault(ref.source_system, set()).add(Role.REFERRER)
         refs.setdefault(ref.source_system, []).append(ref.referral_id)
-    systems_of_agency: dict[str, str] = {}
-    for system in roles:
-        agency = roster.owner_agency.get(system)
-        if agency is not None:
-            systems_of_agency.setdefault(agency, system)
     for agency in contributors(state, policy):
-        target = systems_of_agency.get(agency, agency)
-        if not roster.knows(target):
+        if not roster.knows(agency):
             unknown.append(agency)
             continue
-        roles.setdefault(target, set()).add(Role.CONTRIBUTOR)
+        roles.setdefault(agency, set()).add(Role.CONTRIBUTOR)
     known = tuple(
         Recipient(rid, roster.kinds[rid], frozenset(r), tuple(refs.get(rid, ())))
         for rid, r in sorted(roles.items())
@@ -234,6 +230,9 @@ def decision_message(
     contributor = Role.CONTRIBUTOR in recipient.roles
     refs = _references(recipient.referral_ids)
     revised = decision.revision > 1
+    # The case id only where the policy allows it: it says whether the child was known.
+    case = (f"case {case_id}" if Shareable.CASE_REFERENCE in fields
+            else "the case you told us about" if referrer else "the child we asked you about")
     parts: list[str] = []
     if Shareable.DECISION_OUTCOME not in fields:
         if referrer:
@@ -247,14 +246,14 @@ def decision_message(
             parts += [opening, PRIVACY]
         else:
             parts.append(
-                f"Thank you for the information your agency gave about case {case_id}. "
+                f"Thank you for the information your agency gave about {case}. "
                 + ("The safeguarding hub has reviewed its decision."
                    if revised else "The safeguarding hub has made its decision.")
             )
     else:
         if revised:
             parts.append(
-                f"The safeguarding hub has reviewed its decision on case {case_id}. "
+                f"The safeguarding hub has reviewed its decision on {case}. "
                 "This replaces what we told you before."
             )
         if referrer and contributor:
@@ -265,7 +264,7 @@ def decision_message(
             parts.append(f"Thank you for your referral{refs}.")
         else:
             parts.append(
-                f"Thank you for the information your agency gave about case {case_id}; "
+                f"Thank you for the information your agency gave about {case}; "
                 "it informed this decision."
             )
         parts.append(f"The safeguarding hub has decided that {OUTCOME_WORDS[decision.outcome]}.")
@@ -288,7 +287,7 @@ def gathered_notification(
     kind = NotificationKind.INFORMATION_GATHERED
     return OutcomeNotification(
         notification_id=notification_id(state.case_id, recipient.id, kind, state.version),
-        case_id=state.case_id,
+        case_id=state.case_id if Shareable.CASE_REFERENCE in fields else None,
         referral_id=recipient.referral_ids[0] if recipient.referral_ids else None,
         recipient=recipient.id,
         kind=kind,
@@ -311,7 +310,7 @@ def decision_notification(
     kind = NotificationKind.DECISION
     return OutcomeNotification(
         notification_id=notification_id(state.case_id, recipient.id, kind, decision.revision),
-        case_id=state.case_id,
+        case_id=state.case_id if Shareable.CASE_REFERENCE in fields else None,
         referral_id=recipient.referral_ids[0] if recipient.referral_ids else None,
         recipient=recipient.id,
         kind=kind,
@@ -395,7 +394,8 @@ def on_assembled(
     told_gathered, told_decision = set(merged.gathered_sent), set(merged.decision_sent)
     for r in who.known:
         if Role.REFERRER in r.roles:
-            if r.id not in told_gathered and r.id not in told_decision:
+            hears = policy.rule_for(r.kind).hears_of(NotificationKind.INFORMATION_GATHERED)
+            if hears and r.id not in told_gathered and r.id not in told_decision:
                 gathered.append(gathered_notification(r, merged, policy, now))
         elif merged.decision is not None and r.id not in told_decision:
             decided.append(

@@ -95,6 +95,8 @@ def enrichment_worker(secured: SecuredHub, log_dir: Path, **extra_env: str) -> S
             "MASH_ENRICHMENT_METRICS_PORT": "0",
             "MASH_ENRICHMENT_SESSION_TIMEOUT_S": "6",
             "MASH_ENRICHMENT_SWEEP_INTERVAL_S": "0.2",
+            # Deadlines here run in elapsed seconds: chases too, at any hour.
+            "MASH_ENRICHMENT_USE_WORKING_HOURS": "false",
             **extra_env,
         },
         log_dir,

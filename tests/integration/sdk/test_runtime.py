@@ -4,6 +4,7 @@ chases are re-answered, async handlers work, /healthz tells the truth."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import httpx
 import pytest
@@ -127,3 +128,39 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class _Handler:
+    """A handler object: answers requests, and is told of withdrawals by its withdraw hook."""
+
+    def __init__(self) -> None:
+        self.answered: list[str] = []
+        self.withdrawn: list[str] = []
+        self.withdrawal_seen = threading.Event()
+
+    def __call__(self, request: InformationRequest) -> Answer:
+        self.answered.append(request.request_id)
+        return Answer.not_known()
+
+    def withdraw(self, request: InformationRequest) -> None:
+        self.withdrawn.append(request.request_id)
+        self.withdrawal_seen.set()
+
+
+def test_a_withdrawal_reaches_the_handler_and_is_never_answered(
+        provisioned: KafkaSettings, start_adapter: StartAdapter) -> None:
+    handler = _Handler()
+    start_adapter("health", handler)
+    topic = provisioned.topics.requests("health", Rag.AMBER)
+    pending = make_request("health", Rag.AMBER, request_id="gated", case_id="c-gated")
+    withdrawal = pending.model_copy(update={"withdrawn": True,
+                                            "withdrawal_reason": "consent refused or withdrawn"})
+    # The same case, so the same partition: served in order, and answered in order.
+    after = make_request("health", Rag.AMBER, request_id="after", case_id="c-gated")
+    produce_records(provisioned, topic, [(withdrawal.case_id, withdrawal), (after.case_id, after)])
+    with TopicReader(provisioned, [provisioned.topics.responses("health")]) as reader:
+        # Had the withdrawal been answered, its answer would come first on the partition.
+        [first] = reader.read_count(1, timeout_s=60)
+    assert handler.withdrawal_seen.wait(30)
+    assert AvroSerde().decode(first.value or b"", InformationResponse).request_id == "after"
+    assert handler.withdrawn == ["gated"] and "gated" not in handler.answered

@@ -8,17 +8,19 @@ from typing import Any
 
 from mash_common.contracts import (
     AgencyRecord,
+    CaseLink,
     Consent,
     ConsentStatus,
     InformationRequest,
     InformationResponse,
+    LinkMatch,
     Rag,
     Responder,
     ResponseStatus,
     TriagedReferral,
 )
 from mash_common.hubconfig import load_hub_config
-from services.enrichment.agreement import SharingAgreement, load_agreement
+from services.enrichment.agreement import SharingAgreement, load_agreement, source_kinds
 from services.enrichment.logic import (
     Effect,
     Event,
@@ -40,15 +42,28 @@ def default_agreement() -> SharingAgreement:
     return load_agreement(settings.sharing_agreement, load_hub_config(settings.hub_config))
 
 
-RULES = Rules(default_agreement())
+RULES = Rules(default_agreement(), source_kinds=source_kinds(load_hub_config()))
+_UNSET: Any = object()
 
 
 def triaged(case_id: str = "CASE-1", referral_id: str = "REF-1", rag: Rag = Rag.AMBER,
-            consent: ConsentStatus = ConsentStatus.GIVEN, at: datetime = T0, **kw: Any) -> TriagedReferral:
+            consent: ConsentStatus = ConsentStatus.GIVEN, at: datetime = T0,
+            source: str | None = None, linked_case: CaseLink | None = _UNSET,
+            **kw: Any) -> TriagedReferral:
+    """A triaged referral; any but REF-1 is linked to the case (as intake would link it).
+    An override comes, complete, from the police system unless another source is named."""
+    override = consent is ConsentStatus.OVERRIDDEN_CHILD_PROTECTION
+    given = Consent(status=consent, override_reason="Telling the parents would put the child at risk",
+                    override_authorised_by="DS Example, MASH") if override else Consent(status=consent)
+    if linked_case is _UNSET:
+        linked_case = None if referral_id == "REF-1" else CaseLink(
+            case_id=case_id, match=LinkMatch.NHS_NUMBER, reason="same NHS number", previous_rag=rag)
     return TriagedReferral(
         case_id=case_id,
-        referral=referral(referral_id, consent=Consent(status=consent)),
-        rag=rag, opened_at=at, due_at=at + DURATION[rag], triaged_at=at, fired_rules=[], **kw,
+        referral=referral(referral_id, consent=given,
+                          source_system=source or ("police-niche" if override else "school-portal")),
+        rag=rag, opened_at=at, due_at=at + DURATION[rag], triaged_at=at, fired_rules=[],
+        linked_case=linked_case, **kw,
     )
 
 

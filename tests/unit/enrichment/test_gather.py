@@ -230,10 +230,10 @@ def test_a_more_urgent_linked_referral_re_rates_pending_requests() -> None:
 
 def test_a_later_override_lets_health_be_asked() -> None:
     d = Driver()
-    d.at(T0, Triaged(triaged(rag=Rag.AMBER, consent=ConsentStatus.REFUSED), partition=0))
+    d.at(T0, Triaged(triaged(rag=Rag.RED, consent=ConsentStatus.REFUSED), partition=0))
     assert "health" not in {r.agency for r in d.requests()}
     effects = d.at(T0 + timedelta(minutes=10), Triaged(
-        triaged(referral_id="REF-2", rag=Rag.AMBER, consent=ConsentStatus.OVERRIDDEN_CHILD_PROTECTION,
+        triaged(referral_id="REF-2", rag=Rag.RED, consent=ConsentStatus.OVERRIDDEN_CHILD_PROTECTION,
                 at=T0 + timedelta(minutes=10)), partition=0))
     assert [e.request.agency for e in effects if isinstance(e, SendRequest)] == ["health"]
 

@@ -130,3 +130,72 @@ def test_closed_cases_are_pruned_from_state() -> None:
     result = triage(referral("R1", subject=subject(nhs_number=NHS_B)), Block(cases=[closed]),
                     POLICY, window=WINDOW, now=NOW)
     assert [c.case_id for c in result.block.cases] == [result.triaged.case_id]
+
+
+# Every script ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("a", "b"), [
+    (("Иван", "Петров"), ("ИВАН", "петров")),  # Cyrillic case
+    (("Фёдор", "Орлов"), ("Федор", "Орлов")),  # ё is printed as е
+    (("مُحَمَّد", "علي"), ("محمد", "علي")),  # Arabic short-vowel marks are optional
+    (("Νίκος", "Παπαδόπουλος"), ("ΝΙΚΟΣ", "ΠΑΠΑΔΟΠΟΥΛΟΣ")),  # Greek capitals drop the tonos
+    (("王伟", "李"), ("王伟", "李")),
+    (("ＷＡＮＧ", "Ｌｉ"), ("wang", "li")),  # full-width forms
+    (("Siân", "Llŷr"), ("Sian", "Llyr")),  # Welsh circumflex
+    (("Seán", "Ó Briain"), ("Sean", "O'Briain")),  # Irish fada, spacing and apostrophe
+    (("Niamh", "Mac Giolla Phádraig"), ("NIAMH", "MacGiolla Phadraig")),
+])
+def test_the_same_name_in_any_script_matches(a: tuple[str, str], b: tuple[str, str]) -> None:
+    assert normalise_name(*a) == normalise_name(*b)
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    (("Иван", "Петров"), ("Олег", "Петров")),
+    (("Иван", "Петров"), ("Йван", "Петров")),  # й is a letter of its own, not и with a mark
+    (("محمد", "علي"), ("أحمد", "علي")),
+    (("Γιώργος", "Παππάς"), ("Νίκος", "Παππάς")),
+    (("王伟", "李"), ("王芳", "李")),
+    (("伟", "李"), ("", "李")),
+    (("Dafydd", "Jones"), ("Dafydd", "Jônes-Evans")),
+    (("Aoife", "Ní Bhriain"), ("Aoibhe", "Ní Bhriain")),
+    (("Sam", "Example"), ("Sam", "Exampel")),
+])
+def test_different_names_in_any_script_stay_different(a: tuple[str, str], b: tuple[str, str]) -> None:
+    assert normalise_name(*a) != normalise_name(*b)
+
+
+def test_no_script_is_folded_away() -> None:
+    # The old fold kept ASCII letters only: every name below became the same empty key.
+    keys = {normalise_name(g, f) for g, f in [("Иван", "Петров"), ("Олег", "Петров"),
+                                              ("محمد", "علي"), ("王伟", "李"), ("Νίκος", "Ξ")]}
+    assert len(keys) == 5 and all(k.replace("|", "") for k in keys)
+
+
+@pytest.mark.parametrize(("twin_a", "twin_b"), [
+    (("Amir", "Hassan"), ("Omar", "Hassan")),
+    (("Аня", "Смирнова"), ("Оля", "Смирнова")),
+    (("أمير", "حسن"), ("عمر", "حسن")),
+    (("Σοφία", "Ιωάννου"), ("Μαρία", "Ιωάννου")),
+    (("李明", "王"), ("李亮", "王")),
+    (("Gwen", "Pritchard"), ("Gwyn", "Pritchard")),
+])
+def test_twins_are_two_children(twin_a: tuple[str, str], twin_b: tuple[str, str]) -> None:
+    # Same date of birth, same postcode, no NHS numbers: only the name tells twins apart.
+    first = subject(given_name=twin_a[0], family_name=twin_a[1], nhs_number=None)
+    second = subject(given_name=twin_b[0], family_name=twin_b[1], nhs_number=None)
+    opened = triage(referral("T1", subject=first), Block(), POLICY, window=WINDOW, now=NOW)
+    again = triage(referral("T2", subject=second), opened.block, POLICY, window=WINDOW, now=NOW)
+    assert again.match is None and again.triaged.case_id != opened.triaged.case_id
+    assert len(again.block.cases) == 2
+    # The same twin referred again joins their own case.
+    third = triage(referral("T3", subject=first), again.block, POLICY, window=WINDOW, now=NOW)
+    assert third.match is not None and third.triaged.case_id == opened.triaged.case_id
+
+
+def test_case_ids_carry_100_bits_in_base32() -> None:
+    from services.intake.logic import CASE_ID_BITS, case_reference
+    ids = {case_reference(f"REF-{i}") for i in range(20000)}
+    assert len(ids) == 20000 and CASE_ID_BITS == 100
+    sample = case_reference("REF-1")
+    assert len(sample) == len("MASH-") + 4 * 5 + 3 and sample == case_reference("REF-1")
+    assert set(sample[5:].replace("-", "")) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")

@@ -59,9 +59,8 @@ FIELDS = ("referral_id", "decision_outcome", "lead_agency", "lead_contact", "rag
 GATHERED_EXPECTED = {
     # recipient:      referral_id, outcome, lead, contact, rag, due_at, revision
     "school-portal": ("REF-S", None, None, None, Rag.AMBER, None, 1),
-    "public-portal": ("REF-P", None, None, None, None, None, 1),
     "police-niche": ("REF-N", None, None, None, Rag.AMBER, DUE, 1),
-}
+}  # the public hears that its referral was received and, later, acted on: nothing between
 
 
 def test_assembly_tells_every_referrer_and_no_one_else(
@@ -73,7 +72,7 @@ def test_assembly_tells_every_referrer_and_no_one_else(
     for recipient, expected in GATHERED_EXPECTED.items():
         n = got[recipient]
         assert tuple(getattr(n, f) for f in FIELDS) == expected, recipient
-        assert n.kind is GATHERED and n.case_id == CASE and n.sent_at == NOW
+        assert n.kind is GATHERED and n.case_id == CASE and n.sent_at == NOW  # partners only
         assert n.notification_id == stable_id("notification", CASE, recipient, "INFORMATION_GATHERED", 1)
         # Nothing about what other agencies hold, or even which agencies were asked.
         for agency in ("police", "health", "probation", "Constabulary", "NHS", "found"):
@@ -85,7 +84,9 @@ DECISION_EXPECTED = {
     # recipient:      referral_id, outcome, lead, contact, rag, due_at, revision
     "school-portal": ("REF-S", CIN, "social-care", CONTACT, None, None, 1),
     "public-portal": ("REF-P", None, None, None, None, None, 1),
-    "police-niche": ("REF-N", CIN, "social-care", CONTACT, None, None, 1),  # referrer + police
+    # Police referred (police-niche) and answered (police): two systems, two views.
+    "police-niche": ("REF-N", CIN, "social-care", CONTACT, None, None, 1),  # referrer's view
+    "police": (None, CIN, "social-care", None, None, None, 1),  # contributor's view
     "health": (None, CIN, "social-care", None, None, None, 1),  # contributor
 }
 
@@ -96,13 +97,17 @@ def test_decision_tells_referrers_and_contributors_what_the_policy_allows(
     routed = on_decision(assembled_state(roster, policy), decision(), roster, policy, NOW)
     assert routed.status is DecisionStatus.NOTIFY
     got = by_recipient(routed.notifications)
-    assert set(got) == set(DECISION_EXPECTED)  # not probation (ERROR), not police twice
+    assert set(got) == set(DECISION_EXPECTED)  # not probation (ERROR)
     for recipient, expected in DECISION_EXPECTED.items():
         n = got[recipient]
         assert tuple(getattr(n, f) for f in FIELDS) == expected, recipient
         assert n.kind is DECISION and n.reasons == []
         assert n.notification_id == stable_id("notification", CASE, recipient, "DECISION", 1)
         assert "Confidential" not in n.message  # rationale is never shared by default
+        # The case id says whether the child was known: never to the public.
+        assert (n.case_id is None) is (recipient == "public-portal"), recipient
+        if n.case_id is None:
+            assert CASE not in n.message
 
 
 @pytest.mark.parametrize(
@@ -112,7 +117,10 @@ def test_decision_tells_referrers_and_contributors_what_the_policy_allows(
          [OUTCOME_WORDS[CIN], "social care", "Example Borough", CONTACT]),
         ("school-portal", ["REF-S", OUTCOME_WORDS[CIN], "Example Borough children's social care",
                            CONTACT], ["cannot tell you"]),
-        ("police-niche", ["REF-N", "information your agency gave", OUTCOME_WORDS[CIN]], []),
+        ("police-niche", ["REF-N", "Thank you for your referral", OUTCOME_WORDS[CIN], CONTACT],
+         ["information your agency gave"]),
+        ("police", ["CASE-1", "information your agency gave", OUTCOME_WORDS[CIN]],
+         ["REF-N", CONTACT]),
         ("health", ["CASE-1", "information your agency gave", OUTCOME_WORDS[CIN],
                     "is leading the work"], ["referral", CONTACT]),
     ],

@@ -25,7 +25,8 @@ CASES = [
     pytest.param(
         [("REF-1", "police-niche")],
         {"police": FOUND, "health": FOUND},
-        {"police-niche": {R, C}, "health": {C}},
+        # One organisation, two systems: each hears on its own topic, in its own role.
+        {"police-niche": {R}, "police": {C}, "health": {C}},
         (),
         id="agency-system-that-referred-and-answered-hears-once",
     ),

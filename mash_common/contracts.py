@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field
 
-from mash_common.limits import check_value
+from mash_common.limits import WithinLimits
 
 
 def utcnow() -> datetime:
@@ -37,19 +37,12 @@ CalendarDate = date
 UtcDatetime = Annotated[datetime, AfterValidator(_to_utc_millis)]
 
 
-class Contract(BaseModel):
+class Contract(WithinLimits):
     """Base of every contract model: immutable, strict about unknown fields, and within the
     contract's limits on every string and list (mash_common.limits)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     avro_name: ClassVar[str] = ""
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _within_limits(cls, value: object, info: ValidationInfo) -> object:
-        if info.field_name is not None:
-            check_value(info.field_name, value)
-        return value
 
 
 # Enums ---------------------------------------------------------------------------------

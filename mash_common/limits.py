@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, GetJsonSchemaHandler, ValidationInfo, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 # Characters no field may hold: C0 and C1 controls (free text keeps tab, LF and CR) and the
 # bidirectional embedding, override and isolate controls.
@@ -107,3 +110,53 @@ def check_value(field: str, value: object) -> None:
 
 
 LIMIT_ERRORS = frozenset({"text_too_long", "forbidden_character", "too_many_items"})
+
+
+# The same rules as JSON Schema, so an OpenAPI document (the HTTP gateway's) states them
+# and a client or a schema-driven test generator knows them up front.
+_LINE_PATTERN = f"^[^\\x00-\\x1f\\x7f-\\x9f{_BIDI}]*$"
+_TEXT_PATTERN = f"^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI}]*$"
+
+
+def _string_rules(field: str, node: dict[str, Any], in_list: bool) -> None:
+    limit = Limit(DEFAULT_LINE, free_text=False) if in_list and field not in TEXT_LIMITS \
+        else text_limit(field)
+    node.setdefault("maxLength", limit.max_length)
+    if "pattern" not in node and "enum" not in node and "format" not in node:
+        node["pattern"] = _TEXT_PATTERN if limit.free_text else _LINE_PATTERN
+
+
+def annotate_json_schema(field: str, node: dict[str, Any], in_list: bool = False) -> None:
+    """Add the field's limits to its JSON Schema (a property, or a branch of anyOf)."""
+    for branch in node.get("anyOf", []):
+        annotate_json_schema(field, branch, in_list)
+    kind = node.get("type")
+    if kind == "string":
+        _string_rules(field, node, in_list)
+    elif kind == "array":
+        node.setdefault("maxItems", list_limit(field))
+        items = node.get("items")
+        if isinstance(items, dict):
+            annotate_json_schema(field, items, in_list=True)
+
+
+class WithinLimits(BaseModel):
+    """A model whose every string and list keeps to the contract's limits, checked on
+    validation and stated in its JSON Schema."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_limits(cls, value: object, info: ValidationInfo) -> object:
+        if info.field_name is not None:
+            check_value(info.field_name, value)
+        return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        resolved = handler.resolve_ref_schema(schema)
+        for name, prop in resolved.get("properties", {}).items():
+            if isinstance(prop, dict):
+                annotate_json_schema(name, prop)
+        return schema

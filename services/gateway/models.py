@@ -28,14 +28,16 @@ from mash_common.contracts import (
     Subject,
     UtcDatetime,
 )
+from mash_common.limits import WithinLimits
 
 # Ids appear in URLs and Kafka keys: letters, digits and a few separators, nothing personal.
 REFERRAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 _KEY_NAMESPACE = uuid.UUID("6f0c1a52-8d1e-4c39-9a57-2f3f3a0e0b18")
 
 
-class ReferralSubmission(BaseModel):
-    """A referral as a source system posts it."""
+class ReferralSubmission(WithinLimits):
+    """A referral as a source system posts it (within the contract's limits, which its
+    JSON Schema states)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -71,13 +71,16 @@ def test_java_adapter_answers_and_java_hub_decides(
                                 [(sent.referral_id, sent)])
 
                 def told_decision(got: list) -> bool:
-                    return any(
+                    # The referrer told, and the Java hub's decision read too: the reader's
+                    # three topics arrive in no particular order.
+                    told = any(
                         r.topic == outcomes
                         and (n := serde.decode(r.value, OutcomeNotification)).kind
                         is NotificationKind.DECISION
                         and n.referral_id == sent.referral_id
                         for r in got
                     )
+                    return told and any(r.topic == kafka.topics.decisions for r in got)
 
                 received = reader.poll_until(told_decision, timeout_s=120)
     finally:

@@ -6,6 +6,8 @@ faust's assignor skipped them: intake's link topic then went unconsumed for minu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 from prometheus_client import CollectorRegistry
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_intake_internal_topics_exist_before_the_worker_starts(
-    kafka_settings: KafkaSettings, tmp_path
+    kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     app = create_app(IntakeSettings(kafka=kafka_settings, datadir=tmp_path), CollectorRegistry())
     wanted = internal_topics(app)

@@ -4,6 +4,7 @@ error that names the field and the limit but never the value."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -92,11 +93,11 @@ def test_a_hostile_referral_decodes_to_a_contract_violation_that_shows_no_value(
 
 def test_responses_carry_at_most_a_hundred_records() -> None:
     record = AgencyRecord(category="x", summary="s", reference="r")
-    fields = dict(request_id="q", case_id="c", agency="police", responded_at="2026-11-02T09:30:00Z",
+    fields: dict[str, Any] = dict(request_id="q", case_id="c", agency="police", responded_at="2026-11-02T09:30:00Z",
                   status="FOUND", responder={"name": "n", "role": "r"})
-    InformationResponse(records=[record] * 100, **fields)  # type: ignore[arg-type]
+    InformationResponse(records=[record] * 100, **fields)
     with pytest.raises(ValidationError, match="more than 100 items"):
-        InformationResponse(records=[record] * 101, **fields)  # type: ignore[arg-type]
+        InformationResponse(records=[record] * 101, **fields)
 
 
 def test_the_contract_doc_lists_every_limit() -> None:

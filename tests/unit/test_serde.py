@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastavro.schema import fingerprint
@@ -11,6 +13,7 @@ from fastavro.schema import fingerprint
 from mash_common.contracts import (
     AuditAction,
     AuditEvent,
+    Contract,
     DeadLetter,
     Referral,
     TriagedReferral,
@@ -56,7 +59,7 @@ def test_fingerprint_byte_order_matches_the_avro_specification() -> None:
     ],
     ids=["referral", "sparse-referral", "audit", "deadletter"],
 )
-def test_round_trip(record) -> None:
+def test_round_trip(record: Contract) -> None:
     assert SERDE.decode(SERDE.encode(record), type(record)) == record
     assert SERDE.decode_any(SERDE.encode(record)) == record
 
@@ -124,7 +127,7 @@ def test_contract_errors_name_fields_not_values() -> None:
     assert name == "Referral" and store is SERDE.store
 
 
-def _write_schemas(tmp: Path, referral_edit) -> Path:
+def _write_schemas(tmp: Path, referral_edit: Callable[[dict[str, Any]], dict[str, Any]]) -> Path:
     target = tmp / "avro"
     (target / "history").mkdir(parents=True)
     for path in default_schema_dir().glob("*.avsc"):

@@ -6,6 +6,7 @@ One worker serves the module; each test has its own case ids, so the tests do no
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -62,7 +63,7 @@ def hub(module_hub: SecuredHub) -> Hub:
 
 
 @pytest.fixture
-def reader(module_settings: KafkaSettings, hub: Hub, hub_config: HubConfig) -> TopicReader:
+def reader(module_settings: KafkaSettings, hub: Hub, hub_config: HubConfig) -> Iterator[TopicReader]:
     names = module_settings.topics
     topics = [*hub.request_topics(hub_config), names.assembled, names.audit, names.deadletter]
     with TopicReader(module_settings, topics) as r:

@@ -4,6 +4,7 @@ within it amends the case; after it, the answer is an unknown request."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ KEEP_S = 4
 
 
 @pytest.fixture
-def short_memory_worker(secured_hub: SecuredHub, tmp_path) -> Iterator[ServiceProcess]:
+def short_memory_worker(secured_hub: SecuredHub, tmp_path: Path) -> Iterator[ServiceProcess]:
     worker = enrichment_worker(secured_hub, tmp_path,
                                MASH_ENRICHMENT_FORGET_ASSEMBLED_AFTER_S=str(KEEP_S))
     with worker.running():

@@ -27,7 +27,8 @@ def _keys_on(gw: RunningGateway, source: str, timeout_s: float = 10.0) -> list[b
                                                   "enable.partition.eof": True}))
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-    keys, at_end = [], set()
+    keys: list[bytes] = []
+    at_end: set[int] = set()
     deadline = time.monotonic() + timeout_s
     while len(at_end) < len(partitions) and time.monotonic() < deadline:
         msg = consumer.poll(0.5)
@@ -36,7 +37,7 @@ def _keys_on(gw: RunningGateway, source: str, timeout_s: float = 10.0) -> list[b
         if msg.error():
             at_end.add(msg.partition())
             continue
-        keys.append(msg.key())
+        keys.append(msg.key() or b"")
     consumer.close()
     return keys
 

@@ -18,7 +18,7 @@ def event(topic: str, partition: int, offset: int) -> EventT:
     ev.message = MagicMock(spec_set=["topic", "partition", "offset", "timestamp", "headers"])
     ev.message.topic, ev.message.partition, ev.message.offset = topic, partition, offset
     ev.message.timestamp, ev.message.headers = 1_790_000_000.0, []
-    return ev  # type: ignore[no-any-return]
+    return ev
 
 
 async def aiter_of(items: Sequence[object]) -> AsyncIterator[object]:
@@ -74,6 +74,6 @@ def test_a_timer_that_fails_stops_the_worker(caplog: pytest.LogCaptureFixture) -
 
     exit_process = MagicMock(spec_set=lambda code: None)
     with caplog.at_level(logging.CRITICAL), pytest.raises(SystemExit):
-        asyncio.run(guarded("the deadline sweeper", sweep, exit_process)())
+        asyncio.run(guarded("the deadline sweeper", sweep, exit_process)())  # type: ignore[arg-type]
     exit_process.assert_called_once_with(EXIT_ON_ERROR)
     assert "the deadline sweeper" in caplog.text

@@ -11,6 +11,7 @@ from mash_common.contracts import (
     ConsentRule,
     ConsentStatus,
     Rag,
+    Referral,
     ReferrerType,
     Subject,
 )
@@ -41,7 +42,7 @@ def _override_state() -> ConsentState:
 
 
 def _override_referral(source: str, reason: str | None = "Parent is the alleged abuser",
-                       by: str | None = "DS Example") -> object:
+                       by: str | None = "DS Example") -> Referral:
     return referral("REF-9", source_system=source, consent=Consent(
         status=ConsentStatus.OVERRIDDEN_CHILD_PROTECTION, override_reason=reason,
         override_authorised_by=by))
@@ -150,7 +151,7 @@ def test_permits(rule: ConsentRule, state: object, allowed: bool) -> None:
 def test_overrides_only_from_allowed_senders_with_reason_and_authoriser(
         source: str, kind: ReferrerType, reason: str, by: str | None, problem: object) -> None:
     ref = _override_referral(source, reason, by)
-    step = next_consent(ConsentState(ConsentStatus.REFUSED), ref, kind,  # type: ignore[arg-type]
+    step = next_consent(ConsentState(ConsentStatus.REFUSED), ref, kind,
                         default_agreement())
     assert step.ignored is problem
     if problem is None:

@@ -279,6 +279,11 @@ def test_apply_does_not_modify_the_given_state() -> None:
 # The trust boundary: who answered, and answering twice -------------------------------------
 
 
+def current(d: Driver) -> GatherState:
+    assert d.state is not None
+    return d.state
+
+
 def started(rag: Rag) -> Driver:
     d = Driver()
     d.at(T0, Triaged(triaged(rag=rag), partition=0))
@@ -291,7 +296,7 @@ def test_a_response_in_another_agencys_name_is_rejected_before_anything_else() -
     effects = d.at(T0 + timedelta(minutes=1), Responded(claims_health, sender="police"))
     assert [e.reason_code for e in effects if isinstance(e, Reject)] == ["SENDER_MISMATCH"]
     assert [a.agency for a in audits(effects, AuditAction.SENDER_MISMATCH)] == ["police"]
-    assert "health" in d.state.missing_agencies()  # the case never saw it
+    assert "health" in current(d).missing_agencies()  # the case never saw it
 
 
 def test_a_different_second_answer_is_a_conflict_and_the_first_stands() -> None:
@@ -301,7 +306,7 @@ def test_a_different_second_answer_is_a_conflict_and_the_first_stands() -> None:
     effects = d.at(T0 + timedelta(minutes=2), answered(response(request, ResponseStatus.NOT_KNOWN)))
     assert [e.reason_code for e in effects if isinstance(e, Reject)] == ["RESPONSE_CONFLICT"]
     assert len(audits(effects, AuditAction.RESPONSE_CONFLICT)) == 1
-    police = [c for c in d.state.contributions if c.agency == "police"]
+    police = [c for c in current(d).contributions if c.agency == "police"]
     assert [c.status for c in police] == [ResponseStatus.FOUND]
 
 
@@ -317,7 +322,7 @@ def test_a_correction_must_name_the_answer_it_replaces(corrects: str, expected: 
     fix = response(request, ResponseStatus.NOT_KNOWN).model_copy(
         update={"response_id": "police-answer-2", "corrects": corrects})
     d.at(T0 + timedelta(minutes=2), answered(fix))
-    assert [c.status for c in d.state.contributions if c.agency == "police"] == [expected]
+    assert [c.status for c in current(d).contributions if c.agency == "police"] == [expected]
 
 
 def test_a_correction_after_assembly_amends_the_case_once() -> None:
@@ -325,15 +330,15 @@ def test_a_correction_after_assembly_amends_the_case_once() -> None:
     for agency in GREEN_ALL:
         answer = response(d.request_for(agency)).model_copy(update={"response_id": f"{agency}-1"})
         d.at(T0 + timedelta(minutes=1), answered(answer))
-    assert d.state.phase is Phase.ASSEMBLED
+    assert current(d).phase is Phase.ASSEMBLED
     fix = response(d.request_for("police"), ResponseStatus.NOT_KNOWN).model_copy(
         update={"response_id": "police-2", "corrects": "police-1"})
     effects = d.at(T0 + timedelta(minutes=5), answered(fix))
     assert len(audits(effects, AuditAction.RESPONSE_CORRECTED)) == 1
-    version = d.state.version
+    version = current(d).version
     # Redelivered, the correction changes nothing more.
     assert d.at(T0 + timedelta(minutes=6), answered(fix)) == [Ignored("DUPLICATE_RESPONSE")]
-    assert d.state.version == version
+    assert current(d).version == version
 
 
 def test_an_answer_after_an_error_replaces_it_without_naming_it() -> None:
@@ -343,4 +348,4 @@ def test_an_answer_after_an_error_replaces_it_without_naming_it() -> None:
     effects = d.at(T0 + timedelta(minutes=9), answered(response(request, ResponseStatus.FOUND)))
     assert not [e for e in effects if isinstance(e, Reject)]
     assert len(audits(effects, AuditAction.RESPONSE_CORRECTED)) == 1
-    assert [c.status for c in d.state.contributions if c.agency == "police"] == [ResponseStatus.FOUND]
+    assert [c.status for c in current(d).contributions if c.agency == "police"] == [ResponseStatus.FOUND]

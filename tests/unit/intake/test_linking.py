@@ -122,6 +122,7 @@ def test_new_case_is_opened_with_a_deterministic_reference() -> None:
     assert t.cin_factor_codes == ["16A", "3B"]
     assert t.policy_version == POLICY.version
     assert [c.case_id for c in first.block.cases] == [t.case_id]
+    assert first.notification is not None and again.notification is not None
     assert first.notification.notification_id == again.notification.notification_id
 
 

@@ -63,7 +63,7 @@ def test_who_is_told(
     roster: Roster,
     policy: RecipientPolicy,
 ) -> None:
-    state = _merge_case(None, case([ref(*r) for r in referrals], answers))
+    state = _merge_case(None, case([ref(*r) for r in referrals], answers))  # type: ignore[arg-type]  # table rows
     got = recipients(state, roster, policy)
     assert {r.id: set(r.roles) for r in got.known} == expected
     assert got.unknown == unknown

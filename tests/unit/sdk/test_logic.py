@@ -55,10 +55,10 @@ def test_backoff_doubles_and_caps() -> None:
 ])
 def test_answer_consistency(kwargs: dict[str, object], ok: bool) -> None:
     if ok:
-        Answer(**kwargs)  # type: ignore[arg-type]
+        Answer(**kwargs)
     else:
         with pytest.raises(ValidationError):
-            Answer(**kwargs)  # type: ignore[arg-type]
+            Answer(**kwargs)
 
 
 def test_from_records() -> None:

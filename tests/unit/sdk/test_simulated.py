@@ -59,7 +59,7 @@ def test_rates_and_latency() -> None:
 def test_same_request_same_choice(chase: int) -> None:
     profile = Profile(default=Behaviour(silence_rate=0.5))
     agency = SimulatedAgency("police", profile, seed=1)
-    results = []
+    results: list[object] = []
     for _ in range(2):
         try:
             results.append(agency(make_request("police", request_id="fixed",

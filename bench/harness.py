@@ -53,6 +53,10 @@ HUB_DECISION_DELAY_S = 1.0
 GATHERED = NotificationKind.INFORMATION_GATHERED.value
 DECISION = NotificationKind.DECISION.value
 RECEIVED = NotificationKind.RECEIVED.value
+# The referrer heard that its referral was gathered: INFORMATION_GATHERED, or, for a
+# referrer whose recipient policy does not send that (members of the public hear only
+# RECEIVED and DECISION), the DECISION.
+TOLD = "TOLD"
 
 
 # referrals ---------------------------------------------------------------------------------
@@ -414,6 +418,8 @@ class Tracker(BackgroundLoop):
             rid = record.referral_id
             if rid and self.source_of.get(rid) == record.recipient:
                 self.outcome_ts.setdefault((rid, record.kind.value), ts)
+                if record.kind.value in (GATHERED, DECISION):
+                    self.outcome_ts.setdefault((rid, TOLD), ts)
         elif isinstance(record, AssembledCase):
             case = self._case(record.case_id, record.referral_ids, record.rag.value,
                               record.opened_at, record.due_at)

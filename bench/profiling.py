@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.harness import GATHERED
+from bench.harness import TOLD
 from bench.session import Ctx, Session
 
 RATE_HZ = 100
@@ -102,7 +102,7 @@ def run(ctx: Ctx, session: Session) -> dict[str, Any]:
     started = time.monotonic()
     with ctx.bar("profile: referrals through", n) as show:
         session.burst(items)
-        session.tracker.wait_done([p.referral_id for p in items], GATHERED, 60 + n / 5, show)
+        session.tracker.wait_done([p.referral_id for p in items], TOLD, 60 + n / 5, show)
     wall = time.monotonic() - started + 2
     for _, proc in spies.values():
         proc.send_signal(signal.SIGINT)

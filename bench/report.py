@@ -87,7 +87,8 @@ def _b1(b: dict[str, Any]) -> list[str]:
         f"On the secured listener. {b['referrals']} referrals (each about a different child, so each opens its own case), produced as a "
         "backlog while the workers run; six simulated agencies answering at once (profile `instant`) and the "
         "simulated hub in one process of their own. Rate = referrals / (first send -> Kafka timestamp of the last "
-        "referrer's INFORMATION_GATHERED outcome, i.e. every case assembled and routed).",
+        "referrer's INFORMATION_GATHERED outcome (or its DECISION, for a referrer the recipient policy "
+        "tells only RECEIVED and DECISION), i.e. every case assembled and routed).",
         "",
         "| figure | value | target |",
         "| --- | --- | --- |",

@@ -20,8 +20,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from bench.broker import Leg
 from bench.harness import (
     DECISION,
-    GATHERED,
     HUB_DECISION_DELAY_S,
+    TOLD,
     consumer_config,
     end_offsets,
     mean_record_size,
@@ -45,7 +45,7 @@ def measure(ctx: Ctx, session: Session, n: int) -> dict[str, Any]:
     tracker = session.tracker
     warm = session.referrals("w", 30)
     session.burst(warm)
-    tracker.wait_done([p.referral_id for p in warm], GATHERED, 120)
+    tracker.wait_done([p.referral_id for p in warm], TOLD, 120)
     items = session.referrals("b1", n)
     ids = [p.referral_id for p in items]
     procs = session.processes()
@@ -54,13 +54,13 @@ def measure(ctx: Ctx, session: Session, n: int) -> dict[str, Any]:
     mono0 = time.monotonic()
     with ctx.bar(f"B1 {session.leg.value}: referrals through", n) as show:
         t0 = session.burst(items)
-        done = tracker.wait_done(ids, GATHERED, 60 + n / 5, show)
+        done = tracker.wait_done(ids, TOLD, 60 + n / 5, show)
     wall = time.monotonic() - mono0
     cpu1 = procs.cpu_s()
     off1 = end_offsets(observer)
     # Decisions follow the hub's fixed delay; give them a moment, outside the CPU window.
     tracker.wait_done(ids, DECISION, HUB_DECISION_DELAY_S + 10)
-    gathered_ts = list(tracker.times(ids, GATHERED).values())
+    gathered_ts = list(tracker.times(ids, TOLD).values())
     decided_ts = list(tracker.times(ids, DECISION).values())
     with tracker.lock:
         assembled_ts = [tracker.assembled_ts[r] for r in ids if r in tracker.assembled_ts]

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mash_common.configfile import load_yaml_model
 from mash_common.errors import ConfigError
 from mash_common.hubconfig import default_config_dir
 from mash_common.settings import KafkaSettings
@@ -40,16 +40,9 @@ class AccessFile(BaseModel):
 
 
 def load_access(path: Path, known_agencies: set[str]) -> AccessFile:
-    """The access file, validated; errors name the file and the entry, never a hash."""
-    try:
-        parsed = AccessFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the board's access file ({exc.strerror})") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        where = ""
-        if isinstance(exc, ValidationError):
-            where = ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in exc.errors())
-        raise ConfigError(f"{path}: not a valid access file{': ' + where if where else ''}") from None
+    """The access file, validated; errors name the file, line and entry, never a hash.
+    Read with the project's strict loader (a key given twice is an error)."""
+    parsed = load_yaml_model(path, AccessFile)
     for name, user in parsed.users.items():
         if user.role is Role.AGENCY and user.agency not in parsed.agencies:
             raise ConfigError(f"{path}: user {name} answers for {user.agency}, which has no "

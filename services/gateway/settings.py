@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mash_common.configfile import load_yaml_model
 from mash_common.errors import ConfigError
 from mash_common.hubconfig import default_config_dir
 from mash_common.settings import KafkaSettings
@@ -48,17 +48,9 @@ class SourcesFile(BaseModel):
 
 
 def load_sources(path: Path, known: set[str]) -> dict[str, SourceEntry]:
-    """The sources file, validated; errors name the file and the entry, never a digest."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        parsed = SourcesFile.model_validate(raw)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the gateway's sources file ({exc.strerror})") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        where = ""
-        if isinstance(exc, ValidationError):
-            where = ", ".join(".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in exc.errors())
-        raise ConfigError(f"{path}: not a valid sources file{': ' + where if where else ''}") from None
+    """The sources file, validated; errors name the file, line and entry, never a digest.
+    Read with the project's strict loader (a key given twice is an error)."""
+    parsed = load_yaml_model(path, SourcesFile)
     unknown = sorted(set(parsed.sources) - known)
     if unknown:
         raise ConfigError(f"{path}: {', '.join(unknown)} not a source system of hub.yaml")

@@ -126,3 +126,11 @@ def test_a_large_body_is_413(client: TestClient) -> None:
     answer = client.post("/v1/referrals", content=b"{" + b" " * 300_000 + b"}",
                          headers={"X-API-Key": KEY, "content-type": "application/json"})
     assert answer.status_code == 413
+
+
+def test_a_key_given_twice_in_the_sources_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(f"sources:\n  school-portal:\n    api_key_sha256: {hash_key(KEY)}\n"
+                    "    client_config: a.properties\n    client_config: b.properties\n")
+    with pytest.raises(ConfigError, match="client_config"):
+        load_sources(path, {"school-portal"})

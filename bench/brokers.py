@@ -255,7 +255,8 @@ def cluster(home: Path, base_port: int, say: Say) -> Iterator[KafkaSettings]:
 
 
 def _share_jars(home: Path) -> None:
-    """Link the development broker's jars into the cluster's home, so no Maven run is needed."""
+    """Link the development broker's jars into the cluster's home (symbolic links, so any
+    filesystem will do), so that no Maven run is needed; local_kafka fetches them otherwise."""
     jars, dev = home / "jars", ROOT / "var" / "kafka" / "jars"
     if (jars / ".kafka-version").is_file() or not (dev / ".kafka-version").is_file():
         return
@@ -263,10 +264,7 @@ def _share_jars(home: Path) -> None:
     for jar in dev.iterdir():
         target = jars / jar.name
         if not target.exists():
-            try:
-                os.link(jar, target)
-            except OSError:
-                target.write_bytes(jar.read_bytes())
+            target.symlink_to(jar)
 
 
 def run(admin: KafkaSettings, home: Path, run_dir: Path, plan: Plan, say: Say,

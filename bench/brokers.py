@@ -49,6 +49,8 @@ PEOPLE = 20_000
 # Far away: a fault must delay a case, never time it out into a partial assembly.
 DUE_S = (900.0, 900.0, 900.0)
 PRODUCTION = {"MASH_KAFKA_PROFILE": Profile.PRODUCTION.value}
+# The drain gives up when no referral has been told for this long: the pipeline has stopped.
+STALL_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,9 @@ class Plan:
     stop_s: float = STOP_S
 
 
-FULL = Plan(rate=10.0, warm_s=60.0, down_s=30.0, settle_s=30.0, tail_s=60.0, drain_s=600.0)
+# 10/s backlogged a shared 2-core machine running three brokers: the drain then measured the
+# machine, not the faults.
+FULL = Plan(rate=6.0, warm_s=60.0, down_s=30.0, settle_s=30.0, tail_s=60.0, drain_s=900.0)
 QUICK = Plan(rate=5.0, warm_s=15.0, down_s=10.0, settle_s=5.0, tail_s=10.0, drain_s=240.0)
 
 
@@ -332,8 +336,8 @@ def run(admin: KafkaSettings, home: Path, run_dir: Path, plan: Plan, say: Say,
         sent, acked, failed = flow.counts()
         events.note("sending stopped", sent=sent, acknowledged=acked, failed=failed)
         acked_ids = sorted(flow.acked)
-        told = tracker.wait_done(acked_ids, TOLD, plan.drain_s)
-        events.note("drained", told=told)
+        told, drained = _drain(tracker, acked_ids, plan.drain_s)
+        events.note("drained" if drained else "stopped waiting", told=told)
         with tracker.lock:
             assembled = sum(1 for r in acked_ids if r in tracker.assembled_ts)
             twice = sorted(c.case_id for c in tracker.cases.values() if c.v1_count > 1)
@@ -344,6 +348,9 @@ def run(admin: KafkaSettings, home: Path, run_dir: Path, plan: Plan, say: Say,
             "assembled": assembled, "told": told, "lost": acked - told,
             "assembled_twice": len(twice),
         }
+        # False: the wait ended with referrals untold (no progress for STALL_S, or the
+        # plan's longest drain), so "lost" counts them whether lost or only late.
+        result["drained"] = drained
         result["not_acknowledged_errors"] = sorted(set(flow.failed.values()))
         result["services_alive_at_end"] = alive
         result["faults"] = {"sigkill_node": victim, "sigstop_node": frozen}
@@ -356,6 +363,21 @@ def run(admin: KafkaSettings, home: Path, run_dir: Path, plan: Plan, say: Say,
             actors.stop()
         pipeline.stop()
         hub.teardown()
+
+
+def _drain(tracker: Tracker, referral_ids: list[str], timeout_s: float) -> tuple[int, bool]:
+    """Wait until every referral is told, the count stops moving for STALL_S, or timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    told, moved_at = -1, time.monotonic()
+    while True:
+        now_told = tracker.done(referral_ids, TOLD)
+        if now_told != told:
+            told, moved_at = now_told, time.monotonic()
+        if told == len(referral_ids):
+            return told, True
+        if time.monotonic() - moved_at > STALL_S or time.monotonic() > deadline:
+            return told, False
+        time.sleep(0.5)  # polling the tracker's counts
 
 
 def _flowing(flow: Flow, seconds: float) -> None:
@@ -404,6 +426,9 @@ def markdown(report: dict[str, Any]) -> str:
     for e in report.get("events", []):
         details = ", ".join(f"{k} {v}" for k, v in e.items() if k not in ("t_s", "event"))
         lines.append(f"| {e['t_s']} | {e['event']} | {details} |")
+    if "drained" in report and not report["drained"]:
+        lines += ["", "**The wait for outcomes ended before every acknowledged referral was told** "
+                  "(no progress for 120 s, or the plan's longest wait): `lost` counts the late ones too."]
     if report.get("error"):
         lines += ["", f"**The run stopped early:** {report['error']}"]
     return "\n".join(lines) + "\n"

@@ -34,6 +34,7 @@ def test_no_acknowledged_referral_is_lost_when_brokers_fail(
     print(figures)
     assert figures["acknowledged"] > 0.9 * figures["sent"] > 0
     assert figures["told"] == figures["assembled"] == figures["acknowledged"]
+    assert report["drained"], "some acknowledged referrals were never told"
     assert figures["lost"] == 0
     assert figures["assembled_twice"] == 0
     assert all(report["services_alive_at_end"].values()), report["services_alive_at_end"]

@@ -136,7 +136,27 @@ def test_each_component_runs_as_its_principal_with_probes_limits_and_a_budget() 
         assert ca[0]["secret"]["secretName"] == "mash-cluster-ca-cert"
         assert budgets[name]["spec"]["selector"] == deployment["spec"]["selector"]
         assert policies[name]["spec"]["podSelector"] == deployment["spec"]["selector"]
+        assert pod_labels_match(policies["mash-default-deny"], deployment)
+    assert set(policies) == set(deployments) | {"mash-default-deny"}
     assert policies["mash-default-deny"]["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def pod_labels_match(policy: dict[str, Any], deployment: dict[str, Any]) -> bool:
+    """Whether the policy's podSelector (matchExpressions Exists only) selects the pods."""
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = policy["spec"]["podSelector"]
+    assert set(selector) == {"matchExpressions"}
+    return all(e["operator"] == "Exists" and e["key"] in labels for e in selector["matchExpressions"])
+
+
+def test_the_brokers_are_not_under_the_hubs_default_deny() -> None:
+    # Strimzi copies the Kafka resource's labels onto the broker pods.
+    (kafka,) = _of("Kafka")
+    (pool,) = _of("KafkaNodePool")
+    fake = {"spec": {"template": {"metadata": {"labels": {
+        **kafka["metadata"]["labels"], **pool["metadata"]["labels"]}}}}}
+    (deny,) = [p for p in _of("NetworkPolicy") if p["metadata"]["name"] == "mash-default-deny"]
+    assert not pod_labels_match(deny, fake)
 
 
 def test_no_manifest_holds_a_secret_value() -> None:

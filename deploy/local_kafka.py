@@ -20,6 +20,11 @@ options win over both.
 
 A test fixture can load this file by path and call start(), stop(), is_running(),
 status() and admin_client_config(); importing it does nothing else.
+
+`--brokers 3` (cluster_start(), cluster_stop(), cluster_status(), cluster_start_node())
+runs a local three-node KRaft cluster instead, secured the same way, in its own home
+(default var/kafka-cluster; MASH_KAFKA_CLUSTER_HOME, MASH_KAFKA_CLUSTER_PORT): see the
+"a local three-broker cluster" section below and docs/deployment.md.
 """
 
 import argparse

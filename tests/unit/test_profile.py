@@ -54,3 +54,13 @@ def test_producers_wait_for_every_in_sync_replica_and_never_duplicate_a_retry(tm
     config = KafkaSettings(security_protocol=PLAIN).producer_config()
     assert config["acks"] == "all"
     assert config["enable.idempotence"] is True
+
+
+def test_provisioning_refuses_fewer_replicas_than_it_needs_in_sync(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from mash_common import provision
+
+    args = ["--bootstrap", "127.0.0.1:1", "--explain"]
+    assert provision.main(["--profile", "production", *args]) == 0
+    assert provision.main(["--replication-factor", "1", "--min-insync-replicas", "2", *args]) == 1
+    assert "min.insync.replicas 2" in capsys.readouterr().err

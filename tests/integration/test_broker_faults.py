@@ -15,7 +15,7 @@ import pytest
 from bench import brokers
 from mash_common.settings import KafkaSettings
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 
 def test_no_acknowledged_referral_is_lost_when_brokers_fail(

@@ -164,3 +164,30 @@ def test_no_manifest_holds_a_secret_value() -> None:
     assert "kind: Secret\n" not in text
     for line in text.splitlines():
         assert not line.strip().startswith(("password:", "sasl.jaas.config:")), line
+
+
+def test_the_audit_store_is_rendered_once_the_access_model_has_its_principal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its principal arrives with the audit store's service (issue #13's branch); until then
+    # the component is listed in config/k8s.yaml and left out. Given the principal, it renders
+    # with its database secret by reference and its database port, and validates.
+    from mash_common.access import Grant, Kind, Op, Pattern, Principal, Resource
+
+    hub = load_hub_config()
+    store = Principal("service.auditstore", Kind.SERVICE, "auditstore", "keeps mash.audit",
+                      "mash-auditstore", (Grant(Resource.TOPIC, Pattern.LITERAL, "mash.audit", Op.READ),))
+    real = k8s.access_model
+    monkeypatch.setattr(k8s, "access_model",
+                        lambda names, hub_config: [*real(names, hub_config), store])
+    config = k8s.load_k8s_config()
+    assert k8s.missing_principals(config, hub) == []
+    rendered = k8s.render(config, hub)
+    docs = [d for d in yaml.safe_load_all(rendered["40-auditstore.yaml"]) if d]
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+    (container,) = docs[0]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "services.auditstore"]
+    assert container["envFrom"] == [{"secretRef": {"name": "mash-auditstore"}}]
+    policies = {p["metadata"]["name"]: p for p in yaml.safe_load_all(rendered["50-network-policies.yaml"]) if p}
+    assert {"protocol": "TCP", "port": 5432} in policies["auditstore"]["spec"]["egress"][-1]["ports"]
+    assert "service.auditstore" in rendered["30-users.yaml"]

@@ -19,6 +19,7 @@ from typing import Any
 
 from mash_ops.errors import OpsError
 from mash_ops.report.tables import (
+    SECONDARY,
     SUPPRESSED,
     THRESHOLD,
     Table,
@@ -36,8 +37,9 @@ SUPPRESSION_RULE = (
     f"Counts from 1 to {THRESHOLD - 1} are shown as \"{SUPPRESSED}\" (primary suppression). "
     "Wherever a published total lets a reader subtract (a row's parts and their total, or "
     "the rows a total row adds up), a sum with exactly one hidden cell has one more cell "
-    "hidden, the smallest non-zero one (secondary suppression), until no hidden count can "
-    "be recovered. A share is not shown (null) when its numerator or denominator is hidden "
+    "hidden, the smallest non-zero one, shown as \"c\" (secondary suppression: that cell "
+    "is not small, it is hidden to protect another), until no hidden count can be "
+    "recovered. A share is not shown (null) when its numerator or denominator is hidden "
     f"or they differ by 1 to {THRESHOLD - 1}; a percentile is not shown over fewer than "
     f"{THRESHOLD} values. Zero is shown as 0.")
 
@@ -85,7 +87,8 @@ def to_json(report: Report, *, suppress: bool = True) -> dict[str, Any]:
         "as_of": _iso(report.as_of),
         "generated_at": _iso(report.generated_at),
         "suppressed": suppress,
-        "suppression": {"threshold": THRESHOLD, "shown_as": SUPPRESSED, "rule": SUPPRESSION_RULE},
+        "suppression": {"threshold": THRESHOLD, "shown_as": SUPPRESSED,
+                        "secondary_shown_as": SECONDARY, "rule": SUPPRESSION_RULE},
         "settings": report.settings,
         "sources": report.sources,
         "tables": [table_json(t, suppress=suppress) for t in report.tables],

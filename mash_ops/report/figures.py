@@ -192,8 +192,10 @@ def _pct(name: str, title: str, of: str, q: float) -> Measure:
 class _Tally:
     """Rows keyed by their labels, with an ALL row per dimension combination wanted."""
 
-    def __init__(self, dimensions: list[str]) -> None:
+    def __init__(self, dimensions: list[str], *, no_total: tuple[str, ...] = ()) -> None:
         self.dimensions = dimensions
+        # Dimensions whose values must not be added up (stages of one case).
+        self.no_total = no_total
         self.rows: dict[tuple[str, ...], Row] = {}
 
     def _row(self, labels: dict[str, str]) -> Row:
@@ -210,7 +212,8 @@ class _Tally:
         """The row itself and every total over one or more of its dimensions."""
         out: list[dict[str, str]] = [{}]
         for d in self.dimensions:
-            out = [{**o, d: v} for o in out for v in (labels[d], ALL)]
+            values = (labels[d],) if d in self.no_total else (labels[d], ALL)
+            out = [{**o, d: v} for o in out for v in values]
         return out
 
     def add(self, measure: str, labels: dict[str, str] | None = None, /, **more: str) -> None:
@@ -314,7 +317,7 @@ STAGES = ("assembled", "decided")
 
 
 def timeliness(facts: dict[str, CaseFacts], options: ReportOptions) -> Table:
-    tally = _Tally(["stage", "rag"])
+    tally = _Tally(["stage", "rag"], no_total=("stage",))
     for stage in STAGES:
         for rag in Rag:
             tally.ensure(stage=stage, rag=rag.value)
@@ -529,7 +532,7 @@ def _decision_notices(outcomes: Iterable[OutcomeNotification],
 
 def told(events: Events, facts: dict[str, CaseFacts], options: ReportOptions,
          referrals: dict[str, TriagedReferral]) -> Table:
-    tally = _Tally(["role", "recipient"])
+    tally = _Tally(["role", "recipient"], no_total=("role",))
     case_of_referral = {rid: t.case_id for rid, t in referrals.items()}
     notices = _decision_notices((n for n in events.outcomes if n.sent_at <= options.as_of),
                                 case_of_referral)

@@ -21,7 +21,14 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from mash_ops.report.document import SUPPRESSION_RULE, Report  # noqa: E402
-from mash_ops.report.tables import ALL, SUPPRESSED, PublishedTable, Value, publish  # noqa: E402
+from mash_ops.report.tables import (  # noqa: E402
+    ALL,
+    SECONDARY,
+    SUPPRESSED,
+    PublishedTable,
+    Value,
+    publish,
+)
 
 RAG_COLOURS = {"RED": "#c0392b", "AMBER": "#e69f00", "GREEN": "#2e8b57"}
 PART_COLOURS = {
@@ -54,7 +61,7 @@ def _rows(pub: PublishedTable, **fixed: str) -> list[tuple[dict[str, str], dict[
 
 
 def _mark(ax: Axes, x: float, y: float, value: Value, horizontal: bool = True) -> None:
-    text = SUPPRESSED if value == SUPPRESSED else (
+    text = str(value) if value in (SUPPRESSED, SECONDARY) else (
         f"{value:.0%}" if isinstance(value, float) else str(value))
     if horizontal:
         ax.annotate(text, (x, y), xytext=(3, 0), textcoords="offset points", va="center",
@@ -154,8 +161,9 @@ def plot_agencies(report: Report, out: Path) -> Path:
                 label=table.measure(part).title)
         left = [a + b for a, b in zip(left, widths, strict=True)]
     for y, (_, v), end in zip(ys, rows, left, strict=True):
-        hidden = [table.measure(p).title.lower() for p in parts if v[p] == SUPPRESSED]
-        note = f"asked {v['asked']}" + (f"; {SUPPRESSED}: {', '.join(hidden)}" if hidden else "")
+        hidden = [table.measure(p).title.lower() for p in parts
+                  if v[p] in (SUPPRESSED, SECONDARY)]
+        note = f"asked {v['asked']}" + (f"; hidden: {', '.join(hidden)}" if hidden else "")
         ax.annotate(note, (end, y), xytext=(3, 0), textcoords="offset points", va="center",
                     fontsize=7)
     ax.set_yticks(ys, [lab["agency"] for lab, _ in rows])
@@ -286,7 +294,7 @@ def plot_national_agencies(report: Report, out: Path) -> Path:
 def plot_national_told(report: Report, out: Path) -> Path:
     pub = publish(report.table("told"))
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    _grouped(ax, report.hubs, ["referrer", "contributor", ALL],
+    _grouped(ax, report.hubs, ["referrer", "contributor"],
              lambda hub, role: _lookup(pub, "told_share", hub=hub, role=role, recipient=ALL))
     ax.set_title("Share told the decision, by hub")
     ax.legend(fontsize=7)
@@ -303,8 +311,8 @@ NATIONAL_PLOTS: list[Callable[[Report, Path], Path]] = [
 def _cell(value: Value, kind: str) -> str:
     if value is None:
         return "<td class=na>-</td>"
-    if value == SUPPRESSED:
-        return f"<td class=sup>{SUPPRESSED}</td>"
+    if value in (SUPPRESSED, SECONDARY):
+        return f"<td class=sup>{value}</td>"
     if kind == "share" and isinstance(value, float):
         return f"<td>{value:.0%}</td>"
     if kind == "percentile" and isinstance(value, int | float):

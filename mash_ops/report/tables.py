@@ -15,9 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# Cells below this (and above zero) are shown as SUPPRESSED.
+# Cells below this (and above zero) are shown as SUPPRESSED (primary suppression); cells
+# hidden only so that those cannot be recovered by subtraction are shown as SECONDARY.
 THRESHOLD = 5
 SUPPRESSED = "<5"
+SECONDARY = "c"
 # The label a dimension takes in a row that totals over it.
 ALL = "ALL"
 
@@ -188,7 +190,8 @@ def suppressed_cells(table: Table) -> set[tuple[int, str]]:
 
 
 def publish(table: Table, *, suppress: bool = True) -> PublishedTable:
-    """The table as printed. With suppress, a hidden count shows as SUPPRESSED; a share is
+    """The table as printed. With suppress, a hidden count shows as SUPPRESSED (1 to 4) or
+    SECONDARY (hidden to protect another cell: 0 or at least 5); a share is
     null when its numerator or denominator is hidden or the two differ by 1 to 4 (the
     complement would be a small count); a percentile is null over fewer than THRESHOLD
     durations."""
@@ -199,7 +202,8 @@ def publish(table: Table, *, suppress: bool = True) -> PublishedTable:
         if suppress:
             for m in table.measures:
                 if m.kind == "count" and (i, m.name) in hidden:
-                    values[m.name] = SUPPRESSED
+                    values[m.name] = (SUPPRESSED if _small(row.counts.get(m.name, 0))
+                                      else SECONDARY)
                 elif m.kind == "share":
                     assert m.numerator and m.denominator
                     num = row.counts.get(m.numerator, 0)

@@ -17,7 +17,7 @@ from mash_common.contracts import (
 from mash_common.workinghours import WorkingHours
 from mash_ops.report.figures import NOT_RECORDED, UNLISTED_ROLE, compute
 from mash_ops.report.tables import ALL, Table, check_parts, derive
-from tests.unit.ops.report.world import H, M, T0, World, at, options
+from tests.unit.ops.report.world import T0, H, M, World, at, options
 
 FOUND, DECLINED, ERROR = ResponseStatus.FOUND, ResponseStatus.DECLINED, ResponseStatus.ERROR
 

@@ -3,6 +3,7 @@
     python -m mash_ops.report hub --from 2026-11-01 --to 2026-11-30 --out var/report/nov
         [--client-config ops-reader.properties] [--unsuppressed-json restricted.json]
     python -m mash_ops.report national hub-a.json hub-b.json --out var/report/national
+    python -m mash_ops.report render restricted.json --out var/report/nov
 
 `hub` reads the hub's topics as the read-only operations principal and writes report.html,
 its PNG plots, report.json (schema-v1, suppressed) and csv/. `national` merges hubs'
@@ -175,6 +176,13 @@ def _national(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render(args: argparse.Namespace) -> int:
+    report = from_json(json.loads(Path(args.report).read_text()))
+    say(f"Rendering the {report.scope} report of {', '.join(report.hubs)} again from {args.report}")
+    write_report(report, args.out)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m mash_ops.report",
                                   description=__doc__.splitlines()[0])
@@ -212,6 +220,11 @@ def parser() -> argparse.ArgumentParser:
     nat.add_argument("--out", type=Path, required=True)
     nat.add_argument("--unsuppressed-json", type=Path, default=None, metavar="FILE")
     nat.set_defaults(run=_national)
+    again = sub.add_parser("render", help="write a report's files again from its unsuppressed "
+                                          "JSON (same figures, e.g. after a change of plots)")
+    again.add_argument("report", metavar="FILE")
+    again.add_argument("--out", type=Path, required=True)
+    again.set_defaults(run=_render)
     return top
 
 

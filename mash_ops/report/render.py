@@ -77,7 +77,7 @@ def _hbar(ax: Axes, labels: list[str], values: list[Value], colour: str | list[s
     ax.barh(ys, [_num(v) for v in values], color=colour)
     ax.set_yticks(ys, labels, fontsize=8)
     for y, v in zip(ys, values, strict=True):
-        _mark(ax, _num(v), y, "n/a" if v is None else v)
+        _mark(ax, _num(v), y, "not shown" if v is None else v)
     if share:
         ax.set_xlim(0, 1.15)
         ax.xaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
@@ -124,21 +124,44 @@ def plot_rag(report: Report, out: Path) -> Path:
 
 def plot_timeliness(report: Report, out: Path) -> Path:
     pub = publish(report.table("timeliness"))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
-    for ax, stage, title in ((axes[0], "assembled", "Case assembled"),
-                             (axes[1], "decided", "Decision")):
-        rows = [(lab, val) for lab, val in _rows(pub, stage=stage) if lab["rag"] != ALL]
+    settings = report.settings[0]
+    calendar = settings["working_hours"]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.4), sharey="row")
+    for col, stage, title in ((0, "assembled", "Case assembled"), (1, "decided", "Decision")):
+        rows = _rows(pub, stage=stage)
+        ax = axes[0][col]
         xs = list(range(len(rows)))
         ax.bar(xs, [_num(v["on_time_share"]) for _, v in rows],
-               color=[RAG_COLOURS[lab["rag"]] for lab, _ in rows])
-        ax.set_xticks(xs, [f"{lab['rag']}\nmedian {human(_opt(v['p50_s']))}\n"
-                           f"p90 {human(_opt(v['p90_s']))}" for lab, v in rows], fontsize=8)
+               color=[RAG_COLOURS.get(lab["rag"], "#555555") for lab, _ in rows])
+        ax.set_xticks(xs, [f"{lab['rag'] if lab['rag'] != ALL else 'all'}\n"
+                           f"{v['cases']} cases" for lab, v in rows], fontsize=8)
         for x, (_, v) in zip(xs, rows, strict=True):
             share = v["on_time_share"]
-            _mark(ax, x, _num(share), "n/a" if share is None else share, horizontal=False)
+            _mark(ax, x, _num(share), "hidden" if share is None else share, horizontal=False)
         ax.set_ylim(0, 1.15)
         ax.yaxis.set_major_formatter(lambda y, _: f"{y:.0%}")
         ax.set_title(f"{title}: share within the RAG timescale", fontsize=10)
+        ax.spines[["top", "right"]].set_visible(False)
+        # Median and 90th percentile against the timescale, in minutes.
+        ax = axes[1][col]
+        rags = [(lab, v) for lab, v in rows if lab["rag"] != ALL]
+        ys = list(range(len(rags)))[::-1]
+        for y, (lab, v) in zip(ys, rags, strict=True):
+            p50, p90 = _opt(v["p50_s"]), _opt(v["p90_s"])
+            colour = RAG_COLOURS[lab["rag"]]
+            if p50 is not None and p90 is not None:
+                ax.plot([p50 / 60, p90 / 60], [y, y], color=colour, linewidth=6, alpha=0.5)
+                ax.plot([p50 / 60], [y], "o", color=colour)
+            else:
+                ax.annotate("too few cases to show", (0, y), fontsize=8, va="center")
+            counted_in_hours = calendar is not None and lab["rag"] in calendar["applies_to"]
+            if not counted_in_hours:
+                limit = settings["timescales_s"][lab["rag"]] / 60
+                ax.plot([limit, limit], [y - 0.35, y + 0.35], color="black", linewidth=2)
+        ax.set_yticks(ys, [lab["rag"] for lab, _ in rags])
+        ax.set_xlabel("minutes from receipt (dot: median; bar to 90th percentile; "
+                      "black: timescale)", fontsize=8)
+        ax.set_xlim(left=0)
         ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, out / "timeliness.png")
 
@@ -152,7 +175,7 @@ def plot_agencies(report: Report, out: Path) -> Path:
     table = report.table("agency_contribution")
     parts = [m for m in table.measure("asked").parts]
     rows = [(lab, val) for lab, val in _rows(pub, rag=ALL) if lab["agency"] != ALL]
-    fig, ax = plt.subplots(figsize=(8, 0.55 * max(3, len(rows)) + 1.4))
+    fig, ax = plt.subplots(figsize=(9, 0.55 * max(3, len(rows)) + 2))
     ys = list(range(len(rows)))[::-1]
     left = [0.0] * len(rows)
     for part in parts:
@@ -169,8 +192,8 @@ def plot_agencies(report: Report, out: Path) -> Path:
     ax.set_yticks(ys, [lab["agency"] for lab, _ in rows])
     ax.set_xlabel("requests")
     ax.set_title("Each agency's answers to the hub's requests")
-    ax.legend(fontsize=7, loc="lower right", ncols=2)
-    ax.margins(x=0.35)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=4)
+    ax.margins(x=0.45)
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, out / "agency_contribution.png")
 
@@ -240,7 +263,7 @@ def _grouped(ax: Axes, hubs: list[str], groups: list[str],
         ax.bar(xs, [_num(v) for v in vals], width, label=hub,
                color=HUB_COLOURS[i % len(HUB_COLOURS)])
         for x, v in zip(xs, vals, strict=True):
-            _mark(ax, x, _num(v), "n/a" if v is None else v, horizontal=False)
+            _mark(ax, x, _num(v), "not shown" if v is None else v, horizontal=False)
     ax.set_xticks([g + width * (len(hubs) - 1) / 2 for g in range(len(groups))], groups,
                   fontsize=8)
     if share:

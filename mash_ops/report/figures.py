@@ -23,11 +23,14 @@ from mash_common.codes import PRIMARY_NEED, SOURCE_OF_REFERRAL
 from mash_common.contracts import (
     AssembledCase,
     AuditAction,
+    AuditEvent,
+    CaseLink,
     Completeness,
     ConsentStatus,
     Decision,
     InformationRequest,
     InformationResponse,
+    LinkMatch,
     NotificationKind,
     OutcomeNotification,
     Rag,
@@ -115,11 +118,53 @@ def _child_keys(t: TriagedReferral) -> list[tuple[str, ...]]:
 
 
 def first_triage_per_referral(events: Events) -> dict[str, TriagedReferral]:
-    """A referral redelivered is triaged once; if it shows twice, the first counts."""
+    """A referral redelivered is triaged once; if it shows twice, the first counts.
+
+    The triaged topic keeps a week; the assembled topic is compacted (kept) and carries
+    each case's referrals, and the audit trail is kept for ever. A referral gone from the
+    triaged topic is rebuilt from those: its case's latest assembly, intake's
+    REFERRAL_RATED event (its RAG and when) and REFERRAL_LINKED (it joined an open case)."""
     out: dict[str, TriagedReferral] = {}
     for t in sorted(events.triaged, key=lambda t: t.triaged_at):
         out.setdefault(t.referral.referral_id, t)
+    rated: dict[str, AuditEvent] = {}
+    linked: dict[str, AuditEvent] = {}
+    for e in events.audit:
+        if e.reference and e.action is AuditAction.REFERRAL_RATED:
+            rated.setdefault(e.reference, e)
+        elif e.reference and e.action is AuditAction.REFERRAL_LINKED:
+            linked.setdefault(e.reference, e)
+    latest: dict[str, AssembledCase] = {}
+    for a in events.assembled:
+        if a.case_id not in latest or a.version > latest[a.case_id].version:
+            latest[a.case_id] = a
+    for a in latest.values():
+        for ref in a.referrals:
+            rid = ref.referral_id
+            event = rated.get(rid)
+            if rid in out or event is None or event.case_id != a.case_id:
+                continue
+            rag = _rated_rag(event.detail) or a.rag
+            link = linked.get(rid)
+            out[rid] = TriagedReferral(
+                case_id=a.case_id, referral=ref, rag=rag, opened_at=a.opened_at,
+                due_at=a.due_at, triaged_at=event.at, fired_rules=[],
+                linked_case=None if link is None else CaseLink(
+                    case_id=a.case_id, match=_link_match(link.detail), reason="",
+                    previous_rag=rag))
     return out
+
+
+def _rated_rag(detail: str | None) -> Rag | None:
+    """The RAG in a REFERRAL_RATED detail ("AMBER by amber-abuse; policy ...")."""
+    head = (detail or "").split(" ", 1)[0]
+    return Rag(head) if head in Rag.__members__ else None
+
+
+def _link_match(detail: str | None) -> LinkMatch:
+    if detail is not None and detail in LinkMatch.__members__:
+        return LinkMatch(detail)
+    return LinkMatch.NHS_NUMBER
 
 
 def re_referrals(triaged: Iterable[TriagedReferral]) -> set[str]:

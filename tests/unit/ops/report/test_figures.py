@@ -245,3 +245,17 @@ def test_events_after_as_of_are_not_counted() -> None:
     t = figures(w, as_of=T0 + 24 * H)["timeliness"]
     assert counts(t, stage="decided", rag="RED")["overdue_not_reached"] == 1
     assert counts(t, stage="assembled", rag="RED")["on_time"] == 1
+
+
+def test_referrals_gone_from_the_triaged_topic_are_rebuilt_from_assembly_and_audit() -> None:
+    w = World()
+    w.case(Rag.RED, source="police-niche", cin_source="6", nhs="9000000001")
+    w.case(Rag.AMBER, at(3, 10), nhs="9000000001", answers={"police": None})
+    w.case(Rag.GREEN, at(4, 10), consent=Consent(status=ConsentStatus.REFUSED))
+    w.case(Rag.GREEN, at(5, 10), assembled_after=None, decided_after=None)  # never assembled
+    whole = figures(w)
+    w.events.triaged = w.events.triaged[-1:]  # a week later: only the open case's is left
+    rebuilt = figures(w)
+    for table_id, table in whole.items():
+        assert [(r.labels, r.counts, r.durations) for r in rebuilt[table_id].rows] == [
+            (r.labels, r.counts, r.durations) for r in table.rows], table_id

@@ -93,6 +93,10 @@ class World:
         self.events.triaged.append(TriagedReferral(
             case_id=cid, referral=ref, rag=rag, opened_at=triaged_at,
             due_at=triaged_at + TIMESCALES[rag], triaged_at=triaged_at, fired_rules=[]))
+        self.events.audit.append(AuditEvent(
+            event_id=f"E-rated-{rid}", at=triaged_at, actor="intake",
+            action=AuditAction.REFERRAL_RATED, case_id=cid, reference=rid,
+            detail=f"{rag.value} by some-rule; policy test"))
         answers = answers if answers is not None else {"police": (ResponseStatus.FOUND, 10 * M)}
         contributions = []
         missing = []
@@ -117,7 +121,8 @@ class World:
         if assembled_after is not None:
             assembled_at = received_at + assembled_after
             self.events.assembled.append(AssembledCase(
-                case_id=cid, version=1, referral_ids=[rid], subject=subject, rag=rag,
+                case_id=cid, version=1, referral_ids=[rid], referrals=[ref], subject=subject,
+                rag=rag,
                 opened_at=triaged_at, due_at=triaged_at + TIMESCALES[rag],
                 assembled_at=assembled_at,
                 completeness=Completeness.PARTIAL if missing else Completeness.COMPLETE,

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from mash_ops.errors import OpsError
 from mash_ops.report.tables import (
     SECONDARY,
@@ -97,8 +99,6 @@ def to_json(report: Report, *, suppress: bool = True) -> dict[str, Any]:
 
 def validate(document: dict[str, Any]) -> None:
     """Raise ReportFormatError unless the document conforms to schema-v1.json."""
-    import jsonschema  # a dev and report-time dependency; imported where it is used
-
     schema = json.loads(SCHEMA_PATH.read_text())
     try:
         jsonschema.validate(document, schema)

@@ -35,6 +35,7 @@ from mash_common.contracts import (
     OutcomeNotification,
     Rag,
     ResponseStatus,
+    SubjectIdentifiers,
     TriagedReferral,
 )
 from mash_common.workinghours import WorkingHours
@@ -423,17 +424,59 @@ def _first_responses(responses: Iterable[InformationResponse]) -> dict[str, Info
     return out
 
 
+def recovered_requests(events: Events) -> tuple[list[InformationRequest],
+                                                 list[InformationResponse]]:
+    """Requests and answers gone from their week-long topics, rebuilt from what is kept: the
+    audit trail (REQUEST_SENT, REQUEST_CHASED, REQUEST_WITHDRAWN: agency, RAG, when) and the
+    compacted assembled cases (the case's due time, which enrichment gives each request as
+    its respond_by, and every contribution). Only ids the topics no longer hold."""
+    known_requests = {r.request_id for r in events.requests}
+    known_answers = {r.request_id for r in events.responses}
+    due: dict[str, datetime] = {}
+    for a in sorted(events.assembled, key=lambda a: a.version, reverse=True):
+        due[a.case_id] = a.due_at  # the first assembly's, after the loop
+    kinds = {AuditAction.REQUEST_SENT: (False, False), AuditAction.REQUEST_CHASED: (True, False),
+             AuditAction.REQUEST_WITHDRAWN: (False, True)}
+    requests = []
+    for e in events.audit:
+        if (e.action not in kinds or not e.reference or e.reference in known_requests
+                or not e.case_id or not e.agency or e.case_id not in due):
+            continue
+        chase, withdrawn = kinds[e.action]
+        requests.append(InformationRequest(
+            request_id=e.reference, case_id=e.case_id, agency=e.agency,
+            rag=_rated_rag(e.detail) or Rag.GREEN, requested_at=e.at,
+            respond_by=due[e.case_id], subject=SubjectIdentifiers(),
+            data_categories=list(e.data_categories), legal_basis=e.legal_basis or "",
+            purpose=e.purpose or "", is_chase=chase, withdrawn=withdrawn))
+    answers: dict[str, InformationResponse] = {}
+    for a in events.assembled:
+        for c in a.contributions:
+            if c.request_id in known_answers:
+                continue
+            seen = answers.get(c.request_id)
+            if seen is None or c.responded_at < seen.responded_at:
+                answers[c.request_id] = InformationResponse(
+                    request_id=c.request_id, case_id=a.case_id, agency=c.agency,
+                    responded_at=c.responded_at, status=c.status, reason=c.reason,
+                    responder=c.responder)
+    return requests, list(answers.values())
+
+
 def agency_contribution(events: Events, facts: dict[str, CaseFacts],
                         options: ReportOptions) -> Table:
     tally = _Tally(["agency", "rag"])
     for agency in options.agencies:
         for rag in Rag:
             tally.ensure(agency=agency, rag=rag.value)
-    requests = {rid: r for rid, r in _first_requests(events.requests).items()
+    old_requests, old_answers = recovered_requests(events)
+    all_requests = [*events.requests, *old_requests]
+    requests = {rid: r for rid, r in _first_requests(all_requests).items()
                 if r.case_id in facts}
-    withdrawn = {r.request_id for r in events.requests if r.withdrawn}
-    chased = {r.request_id for r in events.requests if r.is_chase}
-    answers = _first_responses(r for r in events.responses if r.responded_at <= options.as_of)
+    withdrawn = {r.request_id for r in all_requests if r.withdrawn}
+    chased = {r.request_id for r in all_requests if r.is_chase}
+    answers = _first_responses(r for r in [*events.responses, *old_answers]
+                               if r.responded_at <= options.as_of)
     for rid, req in requests.items():
         labels = {"agency": req.agency, "rag": req.rag.value}
         tally.add("asked", labels)

@@ -259,3 +259,18 @@ def test_referrals_gone_from_the_triaged_topic_are_rebuilt_from_assembly_and_aud
     for table_id, table in whole.items():
         assert [(r.labels, r.counts, r.durations) for r in rebuilt[table_id].rows] == [
             (r.labels, r.counts, r.durations) for r in table.rows], table_id
+
+
+def test_requests_and_answers_gone_from_their_topics_are_rebuilt_from_audit_and_cases() -> None:
+    w = World()
+    # Enrichment gives every request the case's due time as its respond_by.
+    w.case(Rag.RED, respond_in=4 * H, answers={"police": (FOUND, 30 * M),
+                                               "health": (DECLINED, 10 * M), "education": None})
+    w.case(Rag.AMBER, respond_in=24 * H, answers={"police": (FOUND, 30 * H),
+                                                  "health": (ERROR, M)})
+    whole = figures(w)["agency_contribution"]
+    w.events.requests, w.events.responses = [], []
+    rebuilt = figures(w)["agency_contribution"]
+    assert counts(rebuilt, agency="police", rag="AMBER")["answered_late"] == 1
+    assert [(r.labels, r.counts, r.durations) for r in rebuilt.rows] == [
+        (r.labels, r.counts, r.durations) for r in whole.rows]

@@ -107,6 +107,10 @@ class World:
                 requested_at=triaged_at, respond_by=triaged_at + respond_in,
                 subject=SubjectIdentifiers(given_name="Sam"), data_categories=["records"],
                 legal_basis="Children Act 1989 s17", purpose="safeguarding"))
+            self.events.audit.append(AuditEvent(
+                event_id=f"E-sent-{request_id}", at=triaged_at, actor="enrichment",
+                action=AuditAction.REQUEST_SENT, case_id=cid, agency=agency,
+                reference=request_id, detail=f"{rag.value} round 1"))
             if answer is None:
                 missing.append(agency)
                 continue

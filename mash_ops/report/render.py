@@ -192,8 +192,8 @@ def plot_agencies(report: Report, out: Path) -> Path:
     ax.set_yticks(ys, [lab["agency"] for lab, _ in rows])
     ax.set_xlabel("requests")
     ax.set_title("Each agency's answers to the hub's requests")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=4)
-    ax.margins(x=0.45)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=4)
+    ax.set_xlim(0, max([*left, 1.0]) * 1.7)  # room for the notes beside the bars
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, out / "agency_contribution.png")
 

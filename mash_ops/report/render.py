@@ -373,6 +373,45 @@ img{max-width:100%;border:1px solid #eee;margin:0.5em 0}
 """
 
 
+def _headline_value(report: Report, table_id: str, measure: str, **labels: str) -> str:
+    pub = publish(report.table(table_id))
+    for _lab, values in _rows(pub, **labels):
+        value = values[measure]
+        if value is None:
+            return "not shown"
+        if isinstance(value, float) and report.table(table_id).measure(measure).kind == "share":
+            return f"{value:.0%}"
+        return str(value)
+    return "-"
+
+
+def headlines(report: Report) -> list[tuple[str, str]]:
+    """The few figures a board asks first, from the published tables (all hubs together in
+    a national report)."""
+    hub = {"hub": ALL} if report.scope == "national" else {}
+    return [
+        ("Referrals received", _headline_value(report, "rag_mix", "referrals", rag=ALL, **hub)),
+        ("Re-referrals within 12 months",
+         _headline_value(report, "rag_mix", "re_referrals", rag=ALL, **hub)),
+        ("Cases assembled within their RAG timescale",
+         _headline_value(report, "timeliness", "on_time_share", stage="assembled", rag=ALL,
+                         **hub)),
+        ("Cases decided within their RAG timescale",
+         _headline_value(report, "timeliness", "on_time_share", stage="decided", rag=ALL,
+                         **hub)),
+        ("Cases assembled partial",
+         _headline_value(report, "partial_cases", "partial_share", rag=ALL, **hub)),
+        ("Requests answered on time",
+         _headline_value(report, "agency_contribution", "on_time_share", agency=ALL, rag=ALL,
+                         **hub)),
+        ("Referrers told the decision",
+         _headline_value(report, "told", "told_share", role="referrer", recipient=ALL, **hub)),
+        ("Contributing agencies told the decision",
+         _headline_value(report, "told", "told_share", role="contributor", recipient=ALL,
+                         **hub)),
+    ]
+
+
 def write_html(report: Report, folder: Path, plots: list[Path], meta: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     title = ("National roll-up" if report.scope == "national" else report.hubs[0])
@@ -386,6 +425,10 @@ def write_html(report: Report, folder: Path, plots: list[Path], meta: dict[str, 
         f"Hubs: {html.escape(', '.join(report.hubs))}. Schema {meta['schema']} "
         f"v{meta['schema_version']} (the JSON beside this page; CSV files in csv/).</p>",
         f"<p class=desc><b>Suppression.</b> {html.escape(SUPPRESSION_RULE)}</p>",
+        "<h2>Headlines</h2><table>",
+        *(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+          for k, v in headlines(report)),
+        "</table>",
         "<h2>Settings</h2><ul>",
     ]
     for s in report.settings:

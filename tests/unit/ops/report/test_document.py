@@ -29,6 +29,7 @@ from mash_ops.report.document import (
     validate,
 )
 from mash_ops.report.figures import compute
+from mash_ops.report.render import headlines
 from mash_ops.report.tables import ALL, SECONDARY, SUPPRESSED
 from tests.unit.ops.report.world import M, World, options
 
@@ -153,6 +154,9 @@ def test_csv_png_and_html_are_written(tmp_path: Path) -> None:
     page = (tmp_path / "report.html").read_text()
     assert all(name in page for name in pngs)
     assert "Jane Smith" not in page and "Sam" not in page
+    heads = dict(headlines(r))
+    assert heads["Referrals received"] == "24"
+    assert heads["Referrers told the decision"] == "100%"
     merged = national([from_json(json.loads((tmp_path / "restricted.json").read_text())),
                        report_from(busy_world(1), "Other")], NOW)
     write_report(merged, tmp_path / "national")

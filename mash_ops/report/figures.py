@@ -676,7 +676,7 @@ def consent(referrals: list[TriagedReferral], events: Events, facts: dict[str, C
             overrides.add("overrides", authorised_by_role=role)
             if t.referral.consent.override_reason:
                 overrides.add("reason_recorded", authorised_by_role=role)
-    audit = _Tally(["action"])
+    audit = _Tally(["action"], no_total=("action",))
     consent_actions = (AuditAction.REQUEST_WITHHELD, AuditAction.REQUEST_WITHDRAWN,
                        AuditAction.CONSENT_OVERRIDE_IGNORED)
     for action in consent_actions:

@@ -676,14 +676,14 @@ def consent(referrals: list[TriagedReferral], events: Events, facts: dict[str, C
             overrides.add("overrides", authorised_by_role=role)
             if t.referral.consent.override_reason:
                 overrides.add("reason_recorded", authorised_by_role=role)
-    audit = _Tally(["action"], no_total=("action",))
+    audit = _Tally(["action", "reason"], no_total=("action",))
     consent_actions = (AuditAction.REQUEST_WITHHELD, AuditAction.REQUEST_WITHDRAWN,
                        AuditAction.CONSENT_OVERRIDE_IGNORED)
     for action in consent_actions:
-        audit.ensure(action=action.value)
+        audit.ensure(action=action.value, reason=ALL)
     for e in events.audit:
         if e.action in consent_actions and e.case_id in facts and e.at <= options.as_of:
-            audit.add("events", action=e.action.value)
+            audit.add("events", action=e.action.value, reason=_reason_code(e))
     states_table = states.finish(Table(
         "consent", "Consent states",
         "Referrals of the period by the consent state the referrer recorded.",
@@ -700,13 +700,27 @@ def consent(referrals: list[TriagedReferral], events: Events, facts: dict[str, C
         [_count("overrides", "Overrides"), _count("reason_recorded", "Reason recorded"),
          _share("reason_share", "Share with a reason", "reason_recorded", "overrides")]))
     audit_table = audit.finish(Table(
-        "consent_audit", "What the hub did about consent",
-        "Audit events on the period's cases: requests withheld because consent was needed "
-        "and not given, requests withdrawn when consent was refused or withdrawn, and "
-        "overrides the hub could not rely on.",
-        ["action"], [_count("events", "Audit events")]),
+        "consent_audit", "Requests withheld and withdrawn, and overrides not relied on",
+        "Audit events on the period's cases, by the reason code enrichment records: "
+        "REQUEST_WITHHELD (an agency or some categories not asked: NOT_AT_RAG, the "
+        "sharing agreement does not ask it at this RAG; CONSENT_REQUIRED, consent needed and "
+        "not given), REQUEST_WITHDRAWN (consent refused or withdrawn after asking) and "
+        "CONSENT_OVERRIDE_IGNORED (an override the hub could not rely on).",
+        ["action", "reason"], [_count("events", "Audit events")]),
         {"action": [a.value for a in consent_actions]})
     return states_table, override_table, audit_table
+
+
+# Reason codes enrichment puts first in a REQUEST_WITHHELD or REQUEST_WITHDRAWN detail
+# ("CONSENT_REQUIRED: consent REFUSED", "consent refused: request withdrawn"); anything
+# else is reported as OTHER, never as text.
+AUDIT_REASONS = frozenset({"NOT_AT_RAG", "CONSENT_REQUIRED", "CONSENT_REFUSED",
+                           "CONSENT_WITHDRAWN"})
+
+
+def _reason_code(e: AuditEvent) -> str:
+    head = (e.detail or "").split(":", 1)[0].strip().upper().replace(" ", "_")
+    return head if head in AUDIT_REASONS else "OTHER"
 
 
 def deadletters(events: Events, options: ReportOptions) -> Table:

@@ -214,7 +214,12 @@ def test_consent_states_and_overrides_report_roles_never_names() -> None:
                                       override_authorised_by="mash TEAM manager"))
     w.case(Rag.AMBER, consent=Consent(status=override, override_authorised_by="Jane Smith"))
     cid = w.case(Rag.GREEN, consent=Consent(status=ConsentStatus.REFUSED))
-    w.audit(AuditAction.REQUEST_WITHHELD, cid, "health")
+    w.audit(AuditAction.REQUEST_WITHHELD, cid, "health",
+            detail="CONSENT_REQUIRED: consent REFUSED (Sam Example)")
+    w.audit(AuditAction.REQUEST_WITHHELD, cid, "housing", detail="NOT_AT_RAG: housing")
+    w.audit(AuditAction.REQUEST_WITHDRAWN, cid, "police",
+            detail="consent refused: request withdrawn")
+    w.audit(AuditAction.REQUEST_WITHHELD, cid, "police", detail="free text about Sam")
     f = figures(w)
     assert counts(f["consent"], consent_status="OVERRIDDEN_CHILD_PROTECTION")["referrals"] == 2
     assert counts(f["consent"], consent_status="REFUSED")["referrals"] == 1
@@ -223,7 +228,13 @@ def test_consent_states_and_overrides_report_roles_never_names() -> None:
         "overrides": 1, "reason_recorded": 1}
     assert counts(overrides, authorised_by_role=UNLISTED_ROLE)["overrides"] == 1
     assert all("Jane" not in r.labels["authorised_by_role"] for r in overrides.rows)
-    assert counts(f["consent_audit"], action="REQUEST_WITHHELD")["events"] == 1
+    audit = f["consent_audit"]
+    assert counts(audit, action="REQUEST_WITHHELD", reason=ALL)["events"] == 3
+    assert counts(audit, action="REQUEST_WITHHELD", reason="CONSENT_REQUIRED")["events"] == 1
+    assert counts(audit, action="REQUEST_WITHHELD", reason="NOT_AT_RAG")["events"] == 1
+    assert counts(audit, action="REQUEST_WITHHELD", reason="OTHER")["events"] == 1
+    assert counts(audit, action="REQUEST_WITHDRAWN", reason="CONSENT_REFUSED")["events"] == 1
+    assert all("Sam" not in r.labels["reason"] for r in audit.rows)
 
 
 def test_deadletters_by_reason_in_the_period() -> None:

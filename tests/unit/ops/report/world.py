@@ -145,10 +145,11 @@ class World:
         return cid
 
     def audit(self, action: AuditAction, case_id: str, agency: str | None = None,
-              at: datetime = T0) -> None:
+              at: datetime = T0, detail: str | None = None) -> None:
         self.n += 1
         self.events.audit.append(AuditEvent(event_id=f"E{self.n}", at=at, actor="enrichment",
-                                            action=action, case_id=case_id, agency=agency))
+                                            action=action, case_id=case_id, agency=agency,
+                                            detail=detail))
 
     def deadletter(self, reason: str, stage: str = "intake", at: datetime = T0) -> None:
         self.events.deadletters.append(DeadLetter(

@@ -67,8 +67,10 @@ def _mark(ax: Axes, x: float, y: float, value: Value, horizontal: bool = True) -
         ax.annotate(text, (x, y), xytext=(3, 0), textcoords="offset points", va="center",
                     fontsize=8)
     else:
+        # Words stand upright so that neighbouring bars' labels do not overlap.
+        upright = not isinstance(value, int | float)
         ax.annotate(text, (x, y), xytext=(0, 3), textcoords="offset points", ha="center",
-                    fontsize=8)
+                    va="bottom", fontsize=7 if upright else 8, rotation=90 if upright else 0)
 
 
 def _hbar(ax: Axes, labels: list[str], values: list[Value], colour: str | list[str],

@@ -1,9 +1,9 @@
 """The intake Faust app: thin agents over changelog-backed tables.
 
     mash.referrals.<source> (key referral_id; one topic per source system)
-      -> admit, in batches, Red first within each: the sender is the topic's owner (the
-         broker's ACLs say who may write it); decode, check the sender, validate, dedupe by
-         referral_id                                        [table referrals-seen]
+      -> admit: the sender is the topic's owner (the broker's ACLs say who may write it);
+         decode, check the sender, validate, dedupe by referral_id  [table referrals-seen,
+         written by the `remember` timer once admission's output is on the broker]
            claims another sender -> mash.deadletter SENDER_MISMATCH + security audit
            bad -> mash.deadletter + REJECTED on mash.outcomes.<source> + audit
       -> <app id>-link-red (Red by its own content) or <app id>-link (the rest)
@@ -15,11 +15,11 @@
 Red first (#19): each lane has its own agent, so a Red referral is triaged while Amber and
 Green ones queue in the other; the two triage agents take turns under one lock, one
 referral at a time, because they share the tables. Admission cannot see past what it has
-not read: it reads in batches and admits the Red ones of each batch first, with one flush
-per batch, so a backlog drains fast. The order the state relies on is kept: records with one
-referral_id keep theirs within a batch, and a child's referrals in different lanes may be
-triaged in either order (the case opens with whichever comes first; enrichment takes a
-case's opener that a Red referral overtook, CaseLink.opened_by).
+not read, and reads each partition in order; it does not wait for a producer round trip per
+referral (the `remember` timer writes its state after one flush for many), so a backlog
+drains fast. A child's referrals in different lanes may be triaged in either order (the
+case opens with whichever comes first; enrichment takes a case's opener that a Red referral
+overtook, CaseLink.opened_by).
 
 Each table is written only while handling a message of the topic it is co-partitioned with,
 and its changelog goes to that message's partition, so state moves with partitions.
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from time import perf_counter
@@ -41,7 +41,7 @@ from prometheus_client import CollectorRegistry
 from mash_common.contracts import AuditAction, Rag, Referral, ReferrerType, utcnow
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
-from mash_common.processing import consume_batches, consume_events
+from mash_common.processing import consume_events, guarded
 from mash_common.recipients import KindRule, RecipientPolicy, load_recipient_policy
 from mash_common.serde import AvroSerde
 from mash_common.streams import Position, Publisher, build_app, position_of, write_table
@@ -53,7 +53,6 @@ from services.intake.logic import (
     Verdict,
     admit,
     lane_of,
-    red_first,
     rejected_notification,
     triage,
 )
@@ -69,7 +68,7 @@ STAGE = "intake"
 
 @dataclass(frozen=True)
 class Arrival:
-    """One referral record of an admission batch, decoded once."""
+    """One referral record as admission sees it, decoded once."""
 
     key: bytes | None
     value: bytes | None
@@ -106,9 +105,10 @@ class Intake:
         )
         # The triage agents share the tables: one step at a time.
         self.triage_lock = asyncio.Lock()
-        # referral_id -> (partition, SeenReferral JSON) decided in the batch being admitted,
-        # written to the table once the batch's output is on the broker.
+        # referral_id -> (partition, SeenReferral JSON) decided but not yet in the table: it
+        # is written once everything sent before it is on the broker (remember_pending).
         self._seen_pending: dict[bytes, tuple[int, bytes]] = {}
+        self._to_remember: list[tuple[int, bytes, bytes]] = []
 
         def table(name: str) -> TableT:
             # bytes in, bytes out: the app's serializers are raw; values are pydantic JSON.
@@ -120,22 +120,26 @@ class Intake:
 
     # Admission ------------------------------------------------------------------------
 
-    async def on_referrals(self, events: Sequence[EventT]) -> None:
-        """Admit a batch: Red first, then as they came (logic.red_first); flush once; then
-        remember every referral the batch decided about."""
-        now = utcnow()
-        arrivals = [self._arrival(event, now) for event in events]
-        order = red_first([a.key for a in arrivals], [a.lane for a in arrivals])
-        self._seen_pending = {}
-        for index in order:
-            await self.on_referral(arrivals[index])
-        if self._seen_pending:
-            # State last, after the broker has everything the batch sent: a crash before it
-            # is saved makes the redelivery do the work again; never the other way round.
-            await self.publisher.flush()
-            for id_key, (partition, raw) in self._seen_pending.items():
-                write_table(self.seen, partition, id_key, raw)
-            self._seen_pending = {}
+    async def on_event(self, event: EventT) -> None:
+        await self.on_referral(self._arrival(event, utcnow()))
+
+    async def remember_pending(self) -> None:
+        """Write the admission state decided since the last call, once everything sent so
+        far (the referrals' forwards, dead letters, outcomes and audits) is on the broker.
+
+        Off the agent's path: admission no longer waits for a producer round trip per
+        referral, so a backlog drains several times faster and a Red referral behind it
+        reaches its lane sooner. The order that makes a crash safe is kept: a state is
+        written only after its output is acknowledged; a crash before that repeats the work.
+        """
+        if not self._to_remember:
+            return
+        batch, self._to_remember = self._to_remember, []
+        await self.publisher.flush()
+        for partition, id_key, raw in batch:
+            write_table(self.seen, partition, id_key, raw)
+            if self._seen_pending.get(id_key, (partition, b""))[1] is raw:
+                del self._seen_pending[id_key]
 
     def _arrival(self, event: EventT, now: datetime) -> Arrival:
         position = position_of(event)
@@ -208,7 +212,7 @@ class Intake:
     async def _admit(self, referral: Referral, key: bytes | None, value: bytes,
                      position: Position, lane: Rag) -> None:
         id_key = referral.referral_id.encode()
-        pending = self._seen_pending.get(id_key)  # read this batch's own writes
+        pending = self._seen_pending.get(id_key)  # read our own writes not yet in the table
         raw = pending[1] if pending is not None else self.seen.get(id_key)
         seen = SeenReferral.model_validate_json(raw) if raw is not None else None
         admission = admit(referral, key, seen, self.rules, utcnow())
@@ -223,10 +227,11 @@ class Intake:
                                        detail=f"resent after rejection, at {position}")
         else:
             await self._reject(referral, key, value, position, admission)
-        # Remembered once the batch's output is on the broker (on_referrals).
+        # Remembered once its output is on the broker (remember_pending).
         if admission.remember is not None and referral.referral_id:
-            self._seen_pending[id_key] = (position.partition,
-                                          admission.remember.model_dump_json().encode())
+            raw_state = admission.remember.model_dump_json().encode()
+            self._seen_pending[id_key] = (position.partition, raw_state)
+            self._to_remember.append((position.partition, id_key, raw_state))
 
     async def _reject(self, referral: Referral, key: bytes | None, value: bytes,
                       position: Position, admission: Admission) -> None:
@@ -335,9 +340,13 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
 
     @app.agent(referrals, concurrency=1, name="admit")
     async def admit_agent(stream: StreamT) -> None:
-        batches = stream.take_events(  # type: ignore[attr-defined]  # on Stream, not on StreamT
-            settings.admit_batch_max, within=settings.admit_batch_within_s)
-        await consume_batches(batches, intake.on_referrals)
+        await consume_events(stream.events(), intake.on_event)
+
+    remember = guarded("writing admission state", intake.remember_pending)
+
+    @app.timer(interval=settings.remember_interval_s, name="remember")
+    async def remember_timer() -> None:
+        await remember()
 
     @app.agent(intake.link_topic, concurrency=1, name="triage")
     async def triage_agent(stream: StreamT) -> None:

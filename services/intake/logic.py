@@ -259,15 +259,3 @@ def lane_of(referral: Referral, policy: ThresholdPolicy, now: datetime) -> Rag:
     the child's case is open is not known before triage; it can only raise the rating, so
     a referral rated Red here is Red after triage too."""
     return Rag.RED if rate(policy, referral, already_open=False, now=now).rag is Rag.RED else Rag.GREEN
-
-
-def red_first(keys: list[bytes | None], lanes: list[Rag]) -> list[int]:
-    """The order to handle a batch in: Red first, otherwise as they came. Records with one
-    key (one referral_id) keep their order and move together, at the most urgent of them,
-    so state that relies on a key's order (dedupe, corrections) sees it unchanged."""
-    rank: dict[bytes | None, int] = {}
-    first: dict[bytes | None, int] = {}
-    for index, (key, lane) in enumerate(zip(keys, lanes, strict=True)):
-        rank[key] = min(rank.get(key, lane.rank), lane.rank)
-        first.setdefault(key, index)
-    return sorted(range(len(keys)), key=lambda i: (rank[keys[i]], first[keys[i]], i))

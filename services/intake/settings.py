@@ -36,11 +36,9 @@ class IntakeSettings(BaseSettings):
     due_green_s: float | None = None
     # False: ignore the policy's working-hours calendar (tests and demos run at any hour).
     use_working_hours: bool = True
-    # Referrals are admitted in batches of up to this many, waiting at most
-    # admit_batch_within_s for one to fill: Red first within each batch, and one producer
-    # flush per batch instead of one per referral.
-    admit_batch_max: int = Field(default=500, ge=1)
-    admit_batch_within_s: float = Field(default=0.005, gt=0)
+    # Admission state is written this often, once what admission sent is on the broker
+    # (one producer flush per interval instead of one per referral).
+    remember_interval_s: float = Field(default=0.05, gt=0, le=5)
 
     @property
     def link_window(self) -> timedelta:

@@ -1,4 +1,4 @@
-"""Red first in intake (#19): the lane a referral takes, and the order a batch is admitted in."""
+"""Red first in intake (#19): the lane a referral takes to triage, and what a linked one names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from mash_common.contracts import Concern, Indicator, LinkMatch, Rag
 from services.intake.linking import Block
-from services.intake.logic import lane_of, red_first, triage
+from services.intake.logic import lane_of, triage
 from services.intake.policy import load_policy
 from tests.support.factories import referral
 from tests.unit.intake.support import NOW
@@ -28,19 +28,6 @@ R, G = Rag.RED, Rag.GREEN
 def test_the_lane_is_red_when_the_referrals_own_content_rates_it_red(
         indicators: list[Indicator], concerns: list[Concern], lane: Rag) -> None:
     assert lane_of(referral(indicators=indicators, concerns=concerns), POLICY, NOW) is lane
-
-
-@pytest.mark.parametrize(("keys", "lanes", "order"), [
-    ([b"a", b"b", b"c"], [G, G, G], [0, 1, 2]),  # nothing Red: as they came
-    ([b"a", b"b", b"c"], [G, G, R], [2, 0, 1]),  # the Red one first
-    ([b"a", b"b", b"c", b"d"], [G, R, G, R], [1, 3, 0, 2]),  # Reds in their order, then the rest
-    # One referral_id twice (a correction after a Green version): both move, in their order.
-    ([b"a", b"b", b"a"], [G, G, R], [0, 2, 1]),
-    ([b"a", None, b"b"], [G, G, R], [2, 0, 1]),
-])
-def test_a_batch_is_admitted_red_first_keeping_each_keys_order(
-        keys: list[bytes | None], lanes: list[Rag], order: list[int]) -> None:
-    assert red_first(keys, lanes) == order
 
 
 def test_a_linked_referral_names_the_referral_that_opened_its_case() -> None:

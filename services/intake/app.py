@@ -3,7 +3,7 @@
     mash.referrals.<source> (key referral_id; one topic per source system)
       -> admit: the sender is the topic's owner (the broker's ACLs say who may write it);
          decode, check the sender, validate, dedupe by referral_id  [table referrals-seen,
-         written by the `remember` timer once admission's output is on the broker]
+         written once admission's output is on the broker]
            claims another sender -> mash.deadletter SENDER_MISMATCH + security audit
            bad -> mash.deadletter + REJECTED on mash.outcomes.<source> + audit
       -> <app id>-link-red (Red by its own content) or <app id>-link (the rest)
@@ -15,9 +15,9 @@
 Red first (#19): each lane has its own agent, so a Red referral is triaged while Amber and
 Green ones queue in the other; the two triage agents take turns under one lock, one
 referral at a time, because they share the tables. Admission cannot see past what it has
-not read, and reads each partition in order; it does not wait for a producer round trip per
-referral (the `remember` timer writes its state after one flush for many), so a backlog
-drains fast. A child's referrals in different lanes may be triaged in either order (the
+not read, and reads each partition in order; under a backlog it does not wait for a producer
+round trip per referral (it writes its state after one flush for many), so a backlog drains
+fast. A child's referrals in different lanes may be triaged in either order (the
 case opens with whichever comes first; enrichment takes a case's opener that a Red referral
 overtook, CaseLink.opened_by).
 
@@ -41,7 +41,7 @@ from prometheus_client import CollectorRegistry
 from mash_common.contracts import AuditAction, Rag, Referral, ReferrerType, utcnow
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
-from mash_common.processing import consume_events, guarded
+from mash_common.processing import consume_events
 from mash_common.recipients import KindRule, RecipientPolicy, load_recipient_policy
 from mash_common.serde import AvroSerde
 from mash_common.streams import Position, Publisher, build_app, position_of, write_table
@@ -64,6 +64,9 @@ from services.intake.validation import Problem, Rules
 logger = logging.getLogger(__name__)
 
 STAGE = "intake"
+# Under a backlog, admission state is written (after one flush) at least every this many
+# referrals; with nothing queued behind a referral, at once.
+REMEMBER_EVERY = 200
 
 
 @dataclass(frozen=True)
@@ -120,17 +123,22 @@ class Intake:
 
     # Admission ------------------------------------------------------------------------
 
-    async def on_event(self, event: EventT) -> None:
+    async def on_event(self, event: EventT, more_queued: bool = False) -> None:
+        """Admit one referral; unless more are queued right behind it (and fewer than
+        REMEMBER_EVERY are waiting), write the admission state decided so far."""
         await self.on_referral(self._arrival(event, utcnow()))
+        if not more_queued or len(self._to_remember) >= REMEMBER_EVERY:
+            await self.remember_pending()
 
     async def remember_pending(self) -> None:
         """Write the admission state decided since the last call, once everything sent so
         far (the referrals' forwards, dead letters, outcomes and audits) is on the broker.
 
-        Off the agent's path: admission no longer waits for a producer round trip per
-        referral, so a backlog drains several times faster and a Red referral behind it
-        reaches its lane sooner. The order that makes a crash safe is kept: a state is
-        written only after its output is acknowledged; a crash before that repeats the work.
+        Once for many referrals under a backlog: admission does not wait for a producer
+        round trip per referral, so a backlog drains several times faster and a Red
+        referral behind it reaches its lane sooner. The order that makes a crash safe is
+        kept: a state is written only after its output is acknowledged; a crash before
+        that repeats the work.
         """
         if not self._to_remember:
             return
@@ -340,13 +348,12 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
 
     @app.agent(referrals, concurrency=1, name="admit")
     async def admit_agent(stream: StreamT) -> None:
-        await consume_events(stream.events(), intake.on_event)
+        queue = stream.channel.queue  # type: ignore[attr-defined]  # a topic's queue, not on ChannelT
 
-    remember = guarded("writing admission state", intake.remember_pending)
+        async def admit_one(event: EventT) -> None:
+            await intake.on_event(event, more_queued=queue.qsize() > 0)
 
-    @app.timer(interval=settings.remember_interval_s, name="remember")
-    async def remember_timer() -> None:
-        await remember()
+        await consume_events(stream.events(), admit_one)
 
     @app.agent(intake.link_topic, concurrency=1, name="triage")
     async def triage_agent(stream: StreamT) -> None:

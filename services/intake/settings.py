@@ -36,9 +36,6 @@ class IntakeSettings(BaseSettings):
     due_green_s: float | None = None
     # False: ignore the policy's working-hours calendar (tests and demos run at any hour).
     use_working_hours: bool = True
-    # Admission state is written this often, once what admission sent is on the broker
-    # (one producer flush per interval instead of one per referral).
-    remember_interval_s: float = Field(default=0.05, gt=0, le=5)
 
     @property
     def link_window(self) -> timedelta:

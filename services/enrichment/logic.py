@@ -516,13 +516,35 @@ def _change_rating(state: GatherState, rag: Rag, now: datetime, rules: Rules,
         # Raised: the new timescale from now, if sooner; the higher RAG may ask more.
         state.due_at = min(state.due_at, due_at(rules.timescales, rules.calendar, rag, now))
         return effects + _plan(state, now, rules, entry.reference or state.case_id)
-    if gathering:
+    lowered = rag.rank > previous.rank
+    if gathering and lowered:
         # Lowered: the lower RAG's timescale from the round's start, never sooner than now's.
         state.due_at = max(state.due_at, due_at(rules.timescales, rules.calendar, rag,
                                                 state.round_started_at))
+    subject = merged_subject(state.referrals)
     for ask in state.current_asks():
         if not ask.pending:
             continue  # answered (or withdrawn): nothing to loosen or tighten
+        if lowered:
+            # Asked only what the agreement allows at the lower RAG: an agency it does not
+            # ask there is withdrawn, the others narrowed to its categories there.
+            decision = decide(rules.agreement, ask.agency, rag, state.consent, subject)
+            allowed = decision.data_categories if isinstance(decision, Ask) else []
+            if not set(allowed) & set(ask.data_categories):
+                ask.withdrawn_at = now
+                effects.append(SendRequest(_request(state, ask, now, chase=ask.chases),
+                                           RequestKind.WITHDRAWN))
+                effects.append(_request_audit(AuditAction.REQUEST_WITHDRAWN, ask,
+                                              f"{why}: not asked at {rag.value}"))
+                continue
+            gone = [c for c in ask.data_categories if c not in allowed]
+            kept = [t for t in ask.category_terms if t.category in allowed]
+            if gone and kept:
+                ask.category_terms = kept
+                ask.data_categories = [t.category for t in kept]
+                ask.legal_basis = "; ".join(dict.fromkeys(t.legal_basis for t in kept))
+                ask.purpose = "; ".join(dict.fromkeys(t.purpose for t in kept))
+                ask.withdrawn_categories = [*ask.withdrawn_categories, *gone]
         before = ask.rag
         ask.rag = rag
         if gathering:

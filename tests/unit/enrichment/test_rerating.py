@@ -175,6 +175,22 @@ def test_a_lowering_loosens_only_what_is_unanswered_and_tells_those_agencies() -
     assert d.state.rating_history[-1].previous_rag is Rag.RED
 
 
+def test_a_lowering_asks_only_what_the_agreement_allows_at_the_lower_rag() -> None:
+    d = Driver(rules=RERATING)
+    d.at(T0, Triaged(triaged(rag=Rag.RED), partition=0))
+    red_police = d.request_for("police")
+    effects = d.at(T0 + timedelta(minutes=1), change(Rag.GREEN, "No risk of significant harm."))
+    withdrawn = sent(effects, RequestKind.WITHDRAWN)
+    assert sorted(withdrawn) == ["housing", "probation"]  # not asked at GREEN
+    assert all(r.withdrawn for r in withdrawn.values())
+    police = sent(effects, RequestKind.RERATED)["police"]
+    assert police.rag is Rag.GREEN
+    assert set(police.data_categories) == {"domestic-abuse-incidents", "child-protection-incidents"}
+    assert set(police.data_categories) < set(red_police.data_categories)
+    assert d.state is not None and set(d.state.missing_agencies()) == {
+        "police", "health", "education", "social-care"}
+
+
 @pytest.mark.parametrize("rationale", ["", "   \n\t"])
 def test_a_change_without_a_rationale_is_refused_and_nothing_moves(rationale: str) -> None:
     d = green_case()

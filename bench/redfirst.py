@@ -39,7 +39,7 @@ DUE_S = (900.0, 1800.0, 3600.0)  # nothing is due while the bench runs
 WAIT_S = 600.0
 
 
-def _prepare(tag: str, count: int, people: list[Any], red: bool) -> list[Prepared]:
+def prepare(tag: str, count: int, people: list[Any], red: bool) -> list[Prepared]:
     """Referrals about different children (no linking), each Green by its content (neglect,
     no indicator, consent given, older than one) or Red (immediate danger)."""
     serde = AvroSerde()
@@ -94,7 +94,7 @@ class RedWatch:
         self.consumer.close()
 
 
-def _children(total: int) -> list[Any]:
+def children(total: int) -> list[Any]:
     """Children older than one on the bench's day (no Amber "baby under one" rule)."""
     people = population(POPULATION_SEED, int(total * 1.2) + 50)
     older = [p for p in people if p.date_of_birth is not None
@@ -124,14 +124,14 @@ def run(ctx: Ctx) -> dict[str, Any]:
     n = QUICK_BACKLOG if ctx.quick else BACKLOG
     ctx.say(f"[bold]Red first[/bold]: one Red referral with no backlog ({BASELINE_REDS} times), "
             f"then behind {n:,} queued Green referrals")
-    people = _children(n + BASELINE_REDS + 1)
+    people = children(n + BASELINE_REDS + 1)
     out: dict[str, Any] = {"backlog": n, "due_s": DUE_S}
     with Session(ctx, "r", due_s=DUE_S, profile=PROFILES["instant"], people=len(people),
                  agencies=False, tracking=False) as session:
         agencies = len(session.hub.hub.agencies)  # Red with consent: every agency is asked
         tag = session.run.tag
-        reds = _prepare(f"{tag}red", BASELINE_REDS + 1, people[n:], red=True)
-        greens = _prepare(f"{tag}green", n, people[:n], red=False)
+        reds = prepare(f"{tag}red", BASELINE_REDS + 1, people[n:], red=True)
+        greens = prepare(f"{tag}green", n, people[:n], red=False)
         watch = RedWatch(session)
         try:
             baseline = []

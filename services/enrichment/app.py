@@ -358,7 +358,7 @@ class Enrichment:
                     legal_basis=effect.legal_basis, data_categories=effect.data_categories,
                     detail=effect.detail, purpose=effect.purpose,
                     consent_status=effect.consent_status, category_terms=effect.category_terms,
-                    consent_override=effect.consent_override)
+                    consent_override=effect.consent_override, actor=effect.actor)
                 if effect.action is AuditAction.REQUEST_WITHHELD:
                     reason = (effect.detail or "").split(":", 1)[0]
                     self.metrics.withheld.labels(effect.agency or "", reason).inc()

@@ -37,6 +37,7 @@ CaseLink.opened_by) and takes it in when it comes, instead of calling it a colli
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -235,6 +236,7 @@ class Audit:
     consent_status: str | None = None
     category_terms: list[CategoryTerms] = field(default_factory=list)
     consent_override: ConsentOverride | None = None
+    actor: str | None = None  # who acted, when not mash-hub itself (a manager)
 
 
 @dataclass(frozen=True)
@@ -499,6 +501,17 @@ def _entry(state: GatherState, rag: Rag, cause: RatingCause, now: datetime, *, r
                        reference=reference)
 
 
+def _rating_audit(entry: RatingEntry, what: str, via: str) -> Audit:
+    """RATING_CHANGED: the change, its cause and rules, and a digest of the rationale the
+    case records (the text itself stays with the case: it may name people)."""
+    digest = hashlib.sha256(entry.rationale.encode("utf-8")).hexdigest()[:16]
+    rules = f" {','.join(entry.rule_ids)}" if entry.rule_ids else ""
+    manager = entry.cause is RatingCause.MANAGER
+    return Audit(AuditAction.RATING_CHANGED, reference=entry.reference,
+                 detail=f"{what} {entry.cause.value}{rules} via {via}; rationale sha256 {digest}",
+                 actor=entry.decided_by if manager else None)
+
+
 def _change_rating(state: GatherState, rag: Rag, now: datetime, rules: Rules,
                    entry: RatingEntry, actor: str) -> list[Effect]:
     """Move the case to `rag` for the reason `entry` records: its deadline, its pending
@@ -507,10 +520,7 @@ def _change_rating(state: GatherState, rag: Rag, now: datetime, rules: Rules,
     state.rag = rag
     state.rating_history.append(entry)
     gathering = state.phase is Phase.GATHERING
-    effects: list[Effect] = [Audit(
-        AuditAction.RATING_CHANGED, reference=entry.reference,
-        detail=f"{previous.value}->{rag.value} {entry.cause.value}"
-               + (f" {','.join(entry.rule_ids)}" if entry.rule_ids else "") + f" by {actor}")]
+    effects: list[Effect] = [_rating_audit(entry, f"{previous.value}->{rag.value}", actor)]
     why = f"re-rated {previous.value}->{rag.value}"
     if rag.rank < previous.rank and gathering:
         # Raised: the new timescale from now, if sooner; the higher RAG may ask more.
@@ -875,8 +885,7 @@ def _on_rating_change(state: GatherState | None, ev: RatingChanged, now: datetim
     if ch.rag is state.rag:
         # A review that keeps the rating is part of the history too; nothing else moves.
         state.rating_history.append(entry)
-        return Outcome(state, [Audit(AuditAction.RATING_CHANGED, reference=ch.change_id,
-                                     detail=f"{ch.rag.value} confirmed by {ev.sender}")])
+        return Outcome(state, [_rating_audit(entry, f"{ch.rag.value} confirmed", ev.sender)])
     effects = _change_rating(state, ch.rag, now, rules, entry, ev.sender)
     if state.phase is Phase.ASSEMBLED:
         effects += _assemble(state, now, amended=True, at_deadline=False)

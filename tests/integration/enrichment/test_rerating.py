@@ -8,6 +8,7 @@ intake, the agencies and the hub's case system, each as its own principal.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 
@@ -187,6 +188,10 @@ def test_a_manager_raises_a_case_with_a_rationale(
     audits = of(reader.drain(1.0), case_id, hub.names.audit, AuditEvent)
     [changed] = [a for a in audits if a.action is AuditAction.RATING_CHANGED]
     assert changed.reference == change.change_id and "GREEN->RED" in (changed.detail or "")
+    # Who decided, and a digest binding the rationale the case records (not its text).
+    digest = hashlib.sha256(change.rationale.encode()).hexdigest()[:16]
+    assert changed.actor == "MASH team manager" and digest in (changed.detail or "")
+    assert change.rationale not in (changed.detail or "")
 
 
 def test_a_manager_lowers_a_case_loosening_only_what_is_unanswered(

@@ -1,4 +1,4 @@
-"""`python -m bench [b1 b2 b3 memory profile gateway] [--quick]`: runs the benchmarks on a local
+"""`python -m bench [b1 b2 b3 memory profile gateway redfirst] [--quick]`: runs the benchmarks on a local
 secured broker (the bench's own, with a plaintext listener for B1's TLS cost) and writes bench/results/<timestamp>/report.md and report.json.
 
 `python -m bench brokers [--quick]` is the broker fault test on a local three-broker cluster
@@ -22,14 +22,14 @@ from types import FrameType
 
 from rich.console import Console
 
-from bench import deadlines, gateway, latency, memory, profiling, report, throughput
+from bench import deadlines, gateway, latency, memory, profiling, redfirst, report, throughput
 from bench.broker import BenchBroker
 from bench.harness import results_root
 from bench.machine import describe
 from bench.session import Ctx, Session
 from mash_demo.processes import ROOT
 
-ALL = ("b1", "b2", "b3", "memory", "profile", "gateway")
+ALL = ("b1", "b2", "b3", "memory", "profile", "gateway", "redfirst")
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -68,6 +68,10 @@ def run(ctx: Ctx, chosen: list[str]) -> None:
     if "gateway" in chosen:
         r["gateway"] = gateway.run(ctx)
         _loadavg(ctx, "gateway end")
+    if "redfirst" in chosen:
+        _loadavg(ctx, "redfirst start")
+        r["redfirst"] = redfirst.run(ctx)
+        _loadavg(ctx, "redfirst end")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -217,6 +217,34 @@ def _profile(p: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _redfirst(b: dict[str, Any]) -> list[str]:
+    base, back = b.get("no_backlog", {}), b.get("backlog_run", {})
+    lines = [
+        "## Red first (#19)",
+        f"One Red referral (immediate danger, every agency asked) from its source system's topic to "
+        f"the agencies' Red request topics, on one pipeline in one run: idle, then behind "
+        f"{b['backlog']:,} Green referrals queued while intake was stopped (queued in "
+        f"{_f(b.get('queue_s'))} s). Times to the Kafka timestamp of the case's first and last request; "
+        "idle from the Red referral's acknowledgement, with the backlog from intake's Ready.",
+        "",
+        "| | first request s | all requests s |",
+        "| --- | --- | --- |",
+    ]
+    if base:
+        lines.append(f"| no backlog (median of {len(base['runs'])}) | {_f(base['first_s_median'], 3)} | "
+                     f"{_f(base['all_s_median'], 3)} |")
+    if back:
+        lines.append(f"| behind {b['backlog']:,} Green | {_f(back['first_s'], 3)} | {_f(back['all_s'], 3)} |")
+        drained = back.get("intake_drained_s")
+        lines += ["", f"When the Red case's requests were out, intake had triaged "
+                  f"{back['greens_triaged_before_red']:,} of the {b['backlog']:,} Green referrals and enrichment "
+                  f"had sent {back['green_requests_before_red']:,} Green requests "
+                  f"({back['green_requests_at_drain']:,} once intake was through). The Green backlog took "
+                  f"{_f(drained) + ' s' if drained is not None else 'longer than the wait'} to get through intake."]
+    lines.append("")
+    return lines
+
+
 def markdown(r: dict[str, Any]) -> str:
     lines = ["# mash-hub benchmark report", ""]
     if "headline" in r:
@@ -232,6 +260,8 @@ def markdown(r: dict[str, Any]) -> str:
         lines += _memory(r["memory"])
     if r.get("profile"):
         lines += _profile(r["profile"])
+    if r.get("redfirst"):
+        lines += _redfirst(r["redfirst"])
     if r.get("gateway"):
         from bench.gateway import markdown as gateway_markdown
         lines += gateway_markdown(r["gateway"])

@@ -187,6 +187,22 @@ class AuditAction(StrEnum):
     CONSENT_OVERRIDE_IGNORED = "CONSENT_OVERRIDE_IGNORED"
     # Two different first referrals produced one case id: refused, never merged.
     CASE_ID_COLLISION = "CASE_ID_COLLISION"
+    # A case's rating changed (a response rule or a manager), with its reason...
+    RATING_CHANGED = "RATING_CHANGED"
+    # ...or a manager's change was refused (no rationale, unknown case, wrong sender).
+    RATING_CHANGE_REFUSED = "RATING_CHANGE_REFUSED"
+    # A pending request was re-sent at another RAG; the earlier revision is superseded.
+    REQUEST_SUPERSEDED = "REQUEST_SUPERSEDED"
+
+
+class RatingCause(StrEnum):
+    """Why a case's rating is what it is (AssembledCase.rating_history)."""
+
+    TRIAGE = "TRIAGE"
+    LINKED_REFERRAL = "LINKED_REFERRAL"
+    RESPONSE_RULE = "RESPONSE_RULE"
+    MANAGER = "MANAGER"
+    OTHER = "OTHER"
 
 
 class ConsentRule(StrEnum):
@@ -285,6 +301,7 @@ class CaseLink(Contract):
     match: LinkMatch
     reason: str
     previous_rag: Rag
+    opened_by: str | None = None
 
 
 class TriagedReferral(Contract):
@@ -349,6 +366,10 @@ class InformationRequest(Contract):
     consent_override: ConsentOverride | None = None
     withdrawn: bool = False
     withdrawal_reason: str | None = None
+    revision: int = 0
+    supersedes_rag: Rag | None = None
+    superseded: bool = False
+    superseded_by_rag: Rag | None = None
 
 
 class InformationResponse(Contract):
@@ -380,6 +401,18 @@ class Contribution(Contract):
     late: bool = False
 
 
+class RatingEntry(Contract):
+    avro_name: ClassVar[str] = "RatingEntry"
+    at: UtcDatetime
+    rag: Rag
+    previous_rag: Rag | None = None
+    cause: RatingCause
+    rule_ids: list[str] = Field(default_factory=list)
+    rationale: str
+    decided_by: str
+    reference: str | None = None
+
+
 class AssembledCase(Contract):
     avro_name: ClassVar[str] = "AssembledCase"
     case_id: str
@@ -397,6 +430,19 @@ class AssembledCase(Contract):
     missing_agencies: list[str] = Field(default_factory=list)
     fired_rules: list[FiredRule] = Field(default_factory=list)
     cin_factor_codes: list[str] = Field(default_factory=list)
+    rating_history: list[RatingEntry] = Field(default_factory=list)
+
+
+class RatingChange(Contract):
+    avro_name: ClassVar[str] = "RatingChange"
+    change_id: str
+    case_id: str
+    hub_system: str
+    rag: Rag
+    rationale: str
+    decided_by: str
+    decided_at: UtcDatetime
+    previous_rag: Rag | None = None
 
 
 class Decision(Contract):
@@ -474,6 +520,7 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
         OutcomeNotification,
         DeadLetter,
         AuditEvent,
+        RatingChange,
     )
 }
 
@@ -495,7 +542,9 @@ ALL_RECORD_MODELS: tuple[type[Contract], ...] = (
     InformationRequest,
     InformationResponse,
     Contribution,
+    RatingEntry,
     AssembledCase,
+    RatingChange,
     Decision,
     OutcomeNotification,
     DeadLetter,

@@ -57,6 +57,11 @@ class HubConfig(BaseModel):
             if clash:
                 raise ValueError(f"{group}: {', '.join(sorted(clash))} is reserved "
                                  "(it would name another topic of the design)")
+        # A hub system hears of refused rating changes on mash.outcomes.<id>: its own.
+        shared = set(self.hub_systems) & (set(self.source_systems) | set(self.agencies))
+        if shared:
+            raise ValueError(f"hub_systems: {', '.join(sorted(shared))} is also a source system "
+                             "or agency id (it would share that party's outcome topic)")
         for source, entry in self.source_systems.items():
             if entry.agency is not None and entry.agency not in self.agencies:
                 raise ValueError(f"source_systems.{source}.agency: {entry.agency} is not an agency")

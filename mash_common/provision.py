@@ -41,7 +41,7 @@ class ProvisionReport:
 
 def planned_topics(kafka: KafkaSettings, hub: HubConfig) -> list[TopicSpec]:
     return topic_specs(kafka.topics, sorted(hub.agencies), hub.outcome_recipients,
-                       sorted(hub.source_systems))
+                       sorted(hub.source_systems), sorted(hub.hub_systems))
 
 
 def provision(

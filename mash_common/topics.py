@@ -45,13 +45,38 @@ class TopicNames:
     def referral_sender(self, topic: str) -> str | None:
         """The source system that owns a referral topic, or None if it is not one."""
         head = self._t("mash.referrals.")
-        if not topic.startswith(head) or topic == self.triaged:
+        if not topic.startswith(head) or topic in self.triaged_lanes:
             return None
         return topic[len(head):] or None
 
     @property
     def triaged(self) -> str:
+        """Intake to enrichment, Amber and Green referrals (and Red before #19)."""
         return self._t("mash.referrals.triaged")
+
+    @property
+    def triaged_red(self) -> str:
+        """Intake to enrichment, Red referrals: their own lane, so no Green backlog is
+        ahead of them (services/intake/README.md, "Red first")."""
+        return self._t("mash.referrals.triaged.red")
+
+    def triaged_for(self, rag: Rag) -> str:
+        return self.triaged_red if rag is Rag.RED else self.triaged
+
+    @property
+    def triaged_lanes(self) -> tuple[str, str]:
+        return (self.triaged_red, self.triaged)
+
+    def ratings(self, hub_system: str) -> str:
+        """The hub system's own topic for a manager's rating changes (only it may write it)."""
+        return self._t(f"mash.ratings.{hub_system}")
+
+    def rating_sender(self, topic: str) -> str | None:
+        """The hub system that owns a ratings topic, or None if it is not one."""
+        head = self._t("mash.ratings.")
+        if not topic.startswith(head):
+            return None
+        return topic[len(head):] or None
 
     def responses(self, agency: str) -> str:
         """The agency's own response topic (only its adapter may write it)."""
@@ -93,9 +118,9 @@ class TopicNames:
 
 
 def topic_specs(names: TopicNames, agencies: list[str], recipients: list[str],
-                sources: list[str]) -> list[TopicSpec]:
-    """Every topic of the design, for the configured agencies, source systems and outcome
-    recipients."""
+                sources: list[str], hub_systems: list[str] | None = None) -> list[TopicSpec]:
+    """Every topic of the design, for the configured agencies, source systems, outcome
+    recipients and hub systems."""
     week = str(7 * DAY_MS)
     month = str(30 * DAY_MS)
     specs = [
@@ -107,6 +132,9 @@ def topic_specs(names: TopicNames, agencies: list[str], recipients: list[str],
     specs += [
         TopicSpec(names.triaged, PIPELINE_PARTITIONS, {"retention.ms": week},
                   "intake to enrichment; enrichment keeps its own state, a week covers replay"),
+        TopicSpec(names.triaged_red, PIPELINE_PARTITIONS, {"retention.ms": week},
+                  "intake to enrichment, Red only: its own lane, read beside the other, so a "
+                  "Red referral never waits behind queued Amber and Green ones"),
         TopicSpec(names.assembled, PIPELINE_PARTITIONS,
                   {"cleanup.policy": "compact", "min.compaction.lag.ms": str(DAY_MS)},
                   "hub systems need the latest version of each case; compaction keeps it "
@@ -133,4 +161,12 @@ def topic_specs(names: TopicNames, agencies: list[str], recipients: list[str],
         specs.append(TopicSpec(
             names.outcomes(recipient), EDGE_PARTITIONS, {"retention.ms": month},
             f"outcomes for {recipient}; a month covers a recipient system's outage"))
+    for system in hub_systems or []:
+        specs.append(TopicSpec(
+            names.ratings(system), PIPELINE_PARTITIONS, {"retention.ms": week},
+            f"a manager's rating changes from {system} only (its ACL); co-partitioned with "
+            "enrichment's state"))
+        specs.append(TopicSpec(
+            names.outcomes(system), EDGE_PARTITIONS, {"retention.ms": month},
+            f"refused rating changes, told to {system}; a month covers its outage"))
     return specs

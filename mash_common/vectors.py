@@ -159,6 +159,16 @@ def examples() -> dict[str, Any]:
             "fired_rules": [_FIRED],
             "cin_factor_codes": ["2A"],
         },
+        "RatingChange": {
+            "change_id": "CHANGE-1",
+            "case_id": "CASE-1",
+            "hub_system": "case-management",
+            "rag": "RED",
+            "rationale": "Synthetic rationale: police hold a recent incident at the address.",
+            "decided_by": "MASH team manager",
+            "decided_at": _DUE,
+            "previous_rag": "AMBER",
+        },
         "Decision": {
             "case_id": "CASE-1",
             "decided_at": _DUE,

@@ -113,6 +113,10 @@ class PipelineOptions:
             })
         if service == "enrichment":
             env["MASH_ENRICHMENT_SWEEP_INTERVAL_S"] = str(self.sweep_interval_s)
+            # A case re-rated in flight gets the same timescales intake gives (#19).
+            env["MASH_ENRICHMENT_DUE_RED_S"] = str(self.due_red_s)
+            env["MASH_ENRICHMENT_DUE_AMBER_S"] = str(self.due_amber_s)
+            env["MASH_ENRICHMENT_DUE_GREEN_S"] = str(self.due_green_s)
             # Deadlines run in elapsed seconds here, so chases must too.
             env["MASH_ENRICHMENT_USE_WORKING_HOURS"] = "false"
         env.update(self.extra_env.get(service, {}))

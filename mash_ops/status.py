@@ -123,7 +123,8 @@ def collect_status(
         finally:
             if own_sampler:
                 sampler.close()
-        triaged = _decode(read_topics(kafka, [names.triaged]), TriagedReferral, serde, unreadable)
+        triaged = _decode(read_topics(kafka, list(names.triaged_lanes)), TriagedReferral, serde,
+                          unreadable)
         assembled = _decode(read_topics(kafka, [names.assembled]), AssembledCase, serde,
                             unreadable)
         request_prefix = f"{kafka.topic_prefix}mash.requests."

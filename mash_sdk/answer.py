@@ -62,5 +62,11 @@ WithdrawalHandler = Callable[[InformationRequest], object]
 """Told that the hub withdrew a request (consent refused or withdrawn): stop any work on it
 and keep nothing found for it. A handler object's `withdraw` method is used by default."""
 
+SupersessionHandler = Callable[[InformationRequest], object]
+"""Told that a revision of a request is superseded (the hub re-rated the case: the request
+now stands at `superseded_by_rag`, or at a higher `revision`). The SDK never answers a
+superseded revision; stop work queued for it. A handler object's `superseded` method is
+used by default."""
+
 SyncHandler = Callable[[InformationRequest], Answer]
 AsyncHandler = Callable[[InformationRequest], Awaitable[Answer]]

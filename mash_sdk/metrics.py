@@ -49,6 +49,11 @@ class AdapterMetrics:
             "mash_adapter_withdrawals_total", "Requests the hub withdrew (consent refused)",
             ["agency"], registry=registry,
         )
+        self.superseded = Counter(
+            "mash_adapter_superseded_total",
+            "Request revisions not answered because the hub re-rated them (a later revision "
+            "stands)", ["agency"], registry=registry,
+        )
         self.dropped = Counter(
             "mash_adapter_dropped_total", "Requests deliberately left unanswered (simulation)",
             ["agency"], registry=registry,

@@ -8,6 +8,14 @@ Red has work or their buffer is full, so a Red request never queues behind a Gre
 Delivery is at-least-once: a request's offset is committed only after its response (or its
 dead letter) is acknowledged by the broker. A crash in between re-serves the request; the
 hub deduplicates responses by request_id.
+
+Supersession (#19). When the hub re-rates a case it re-sends each pending request as its
+next `revision` (same request_id) on the new RAG's topic, and puts a notice (`superseded`)
+on the old one. The runtime remembers the highest revision it has seen of each request: a
+lower revision met later (the old request, still queued behind a Green backlog) is never
+answered, and neither is a notice; the handler's `superseded` hook is told once. A revision
+of a request this adapter has already answered is answered from the answer cache, without
+calling the handler again.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from mash_common.contracts import (
 from mash_common.deadletters import error_headers, failure_name
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
-from mash_sdk.answer import Answer, Handler, WithdrawalHandler
+from mash_sdk.answer import Answer, Handler, SupersessionHandler, WithdrawalHandler
 from mash_sdk.errors import AdapterError, DropRequest, TransientError
 from mash_sdk.health import HealthServer
 from mash_sdk.metrics import AdapterMetrics
@@ -81,12 +89,16 @@ class Adapter:
         serde: AvroSerde | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_withdrawal: WithdrawalHandler | None = None,
+        on_superseded: SupersessionHandler | None = None,
     ) -> None:
         self.settings = settings
         self.handler = handler
         withdraw = getattr(handler, "withdraw", None)
         self.on_withdrawal: WithdrawalHandler | None = on_withdrawal or (
             withdraw if callable(withdraw) else None)
+        superseded = getattr(handler, "superseded", None)
+        self.on_superseded: SupersessionHandler | None = on_superseded or (
+            superseded if callable(superseded) else None)
         self.metrics = metrics or AdapterMetrics(registry or CollectorRegistry())
         self.serde = serde or AvroSerde()
         self._sleep = sleep
@@ -107,6 +119,9 @@ class Adapter:
         self._red_wait_since: float | None = None
         self._lag_refreshed = 0.0
         self._answers: OrderedDict[str, InformationResponse] = OrderedDict()
+        # request_id -> the highest revision seen, and whether the handler heard of a
+        # supersession of it (bounded like the answer cache).
+        self._revisions: OrderedDict[str, tuple[int, bool]] = OrderedDict()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
@@ -294,6 +309,10 @@ class Adapter:
             self._withdraw(request, msg)
             self._commit(msg)
             return
+        if self._is_superseded(request):
+            self._supersede(request, msg)
+            self._commit(msg)
+            return
         response = self._respond(request, rag, msg)
         if response is not None:
             self._deliver(self._responses_topic, request.case_id.encode(),
@@ -301,9 +320,42 @@ class Adapter:
             self.metrics.requests.labels(agency, rag.value, response.status.value).inc()
         self._commit(msg)
 
+    def _is_superseded(self, request: InformationRequest) -> bool:
+        """Whether this is a notice, or a revision lower than one already seen; remembers
+        the highest revision either way."""
+        seen, told = self._revisions.get(request.request_id, (-1, False))
+        self._revisions[request.request_id] = (max(seen, request.revision), told)
+        self._revisions.move_to_end(request.request_id)
+        while len(self._revisions) > max(1000, self.settings.answer_cache_size):
+            self._revisions.popitem(last=False)
+        return request.superseded or request.revision < seen
+
+    def _supersede(self, request: InformationRequest, msg: Message) -> None:
+        """A superseded revision: never answered; the handler is told once per request."""
+        agency = self.settings.agency
+        self.metrics.superseded.labels(agency).inc()
+        revision, told = self._revisions[request.request_id]
+        logger.info("request %s revision %d at %s superseded by the hub's re-rating; not "
+                    "answered here", request.request_id, request.revision, where(msg))
+        if told or self.on_superseded is None:
+            return
+        self._revisions[request.request_id] = (revision, True)
+        try:
+            self.on_superseded(request)
+        except Exception as exc:  # the text may quote the agency's data: its type only
+            logger.error("request %s at %s: superseded hook raised %s", request.request_id,
+                         where(msg), type(exc).__name__)
+
     def _respond(self, request: InformationRequest, rag: Rag,
                  msg: Message) -> InformationResponse | None:
         agency = self.settings.agency
+        if request.revision > 0 and not request.is_chase:
+            cached = self._answers.get(request.request_id)
+            if cached is not None:
+                # Re-rated after this adapter answered: the answer stands, at the new RAG.
+                logger.info("request %s revision %d at %s already answered; re-sending that "
+                            "answer", request.request_id, request.revision, where(msg))
+                return cached
         if request.is_chase:
             cached = self._answers.get(request.request_id)
             self.metrics.chases.labels(agency, "cache" if cached else "handler").inc()

@@ -11,8 +11,8 @@ Principals (each name under the hub's topic prefix, as topics are):
 - agency.<id>: reads its three request topics and its outcomes, writes its own responses
   (and dead letters for requests it cannot read);
 - source.<id>: writes its own referral topic, reads its own outcomes;
-- hub.<id>: reads assembled cases, writes decisions (and dead letters for cases it
-  cannot read);
+- hub.<id>: reads assembled cases and its own outcomes (refused rating changes), writes
+  decisions and its own rating changes (and dead letters for cases it cannot read);
 - board.case-board: the live case board and the agency response page's view of requests:
   reads exactly what the board shows (triaged referrals, every agency's requests and
   responses, assembled cases, decisions), writes nothing, joins only its own groups;
@@ -179,12 +179,15 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
                   .groups(app_id).build())
         principals.append(Principal(f"{p}service.{name}", Kind.SERVICE, name, role, app_id, grants))
 
+    hubs = sorted(hub.hub_systems)
     service("intake", [names.referrals(s) for s in sources],
-            [names.triaged, *[names.outcomes(s) for s in sources], *shared_out],
+            [*names.triaged_lanes, *[names.outcomes(s) for s in sources], *shared_out],
             "validates, dedupes, links and rates referrals; tells senders RECEIVED/REJECTED")
-    service("enrichment", [names.triaged, *[names.responses(a) for a in agencies]],
-            [*requests, names.assembled, *shared_out],
-            "asks agencies as the agreement allows, gathers answers, assembles cases")
+    service("enrichment", [*names.triaged_lanes, *[names.responses(a) for a in agencies],
+                           *[names.ratings(h) for h in hubs]],
+            [*requests, names.assembled, *[names.outcomes(h) for h in hubs], *shared_out],
+            "asks agencies as the agreement allows, gathers answers, assembles cases; "
+            "applies managers' rating changes")
     service("routing", [names.assembled, names.decisions],
             [*[names.outcomes(r) for r in recipients], *shared_out],
             "tells referrers and contributing agencies the outcome")
@@ -206,16 +209,16 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
                                     hub.source_systems[source].name, group, grants))
     for system in sorted(hub.hub_systems):
         group = f"{p}mash-hub-{system}"
-        grants = (_Builder().topics([names.assembled], R)
+        grants = (_Builder().topics([names.assembled, names.outcomes(system)], R)
                   # Dead letters: a case it cannot read is set aside, not dropped.
-                  .topics([names.decisions, names.deadletter], W)
+                  .topics([names.decisions, names.ratings(system), names.deadletter], W)
                   .groups(group).build())
         principals.append(Principal(f"{p}hub.{system}", Kind.HUB, system,
                                     hub.hub_systems[system].name, group, grants))
 
     group = board_group(p)
     board = (_Builder()
-             .topics([names.triaged, *requests, *[names.responses(a) for a in agencies],
+             .topics([*names.triaged_lanes, *requests, *[names.responses(a) for a in agencies],
                       names.assembled, names.decisions], R)
              .groups(group).build())
     principals.append(Principal(f"{p}board.{BOARD_PARTY}", Kind.BOARD, BOARD_PARTY,
@@ -234,7 +237,8 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
                                 "operations, read-only: lag, status, dead-letter list", ops_group,
                                 reader))
     inbound = ([names.referrals(s) for s in sources] + [names.responses(a) for a in agencies]
-               + [names.triaged, names.assembled, names.decisions])
+               + [names.ratings(h) for h in hubs]
+               + [*names.triaged_lanes, names.assembled, names.decisions])
     replay = (_Builder()
               .topics([names.deadletter, names.replay_log], R)
               .topics([*inbound, names.replay_log, names.audit], W)

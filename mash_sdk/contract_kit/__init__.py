@@ -52,7 +52,7 @@ GARBAGE = b"\x00not an InformationRequest\xff\xfe"
 
 
 ALL_CHECKS: tuple[str, ...] = (
-    "answers", "not-known", "declines", "found", "malformed", "red-first",
+    "answers", "not-known", "declines", "found", "malformed", "red-first", "supersession",
 )
 
 
@@ -87,7 +87,7 @@ class Report:
     def render(self) -> str:
         lines = [f"Contract kit for agency '{self.agency}':"]
         for r in self.results:
-            lines.append(f"  {'PASS' if r.passed else 'FAIL'}  {r.name:<10} {r.seconds:6.1f}s  {r.detail}")
+            lines.append(f"  {'PASS' if r.passed else 'FAIL'}  {r.name:<12} {r.seconds:6.1f}s  {r.detail}")
         failed = sum(not r.passed for r in self.results)
         lines.append(f"{len(self.results) - failed} passed, {failed} failed: "
                      f"{'CONTRACT MET' if self.passed else 'CONTRACT NOT MET'}")
@@ -231,6 +231,8 @@ class ContractKit:
                 report.results.append(self._malformed(producer, watcher))
             if "red-first" in self.options.checks:
                 report.results.append(self._red_first(producer, watcher))
+            if "supersession" in self.options.checks:
+                report.results.append(self._supersession(producer, watcher))
         finally:
             watcher.close()
         return report
@@ -407,6 +409,35 @@ class ContractKit:
             + ("" if passed else f"; expected it ahead of at least {needed} (it waited behind "
                                  "the backlog)"),
             time.monotonic() - started)
+
+
+    def _supersession(self, producer: Producer, watcher: _Watcher) -> CheckResult:
+        """A request re-rated Green -> Red (#19): its Red revision is answered; the Green
+        revision still queued and the hub's notice on the Green topic are not. A request
+        sent after them on the same partition proves the adapter got past them."""
+        started = time.monotonic()
+        old = self.request(Rag.GREEN, [self.options.category])
+        new = old.model_copy(update={"rag": Rag.RED, "revision": 1, "supersedes_rag": Rag.GREEN})
+        notice = old.model_copy(update={"revision": 1, "superseded": True,
+                                        "superseded_by_rag": Rag.RED})
+        after = self.request(Rag.GREEN, [self.options.category]).model_copy(
+            update={"case_id": old.case_id})
+        self._send(producer, [self._req_item(new)])
+        if not watcher.wait(lambda: bool(watcher.answers_to(new.request_id)), self.options.timeout_s):
+            return CheckResult("supersession", False, "the Red revision of a re-rated request was "
+                               "not answered", time.monotonic() - started)
+        self._send(producer, [self._req_item(old), self._req_item(notice), self._req_item(after)])
+        watcher.wait(lambda: bool(watcher.answers_to(after.request_id)), self.options.timeout_s)
+        took = time.monotonic() - started
+        if not watcher.answers_to(after.request_id):
+            return CheckResult("supersession", False, "the request after a superseded revision and "
+                               "its notice was not answered", took)
+        count = len(watcher.answers_to(new.request_id))
+        return CheckResult(
+            "supersession", count == 1,
+            "re-rated request answered once, at its Red revision" if count == 1 else
+            f"re-rated request answered {count} times: a superseded revision or the hub's notice "
+            "was answered (docs/adapters.md rule 11)", took)
 
 
 def run_contract_kit(kafka: KafkaSettings, options: KitOptions) -> Report:

@@ -65,7 +65,7 @@ SHOWN = ("TriagedReferral", "InformationRequest", "InformationResponse", "Assemb
 def board_topics(kafka: KafkaSettings, agencies: list[str]) -> list[str]:
     """Exactly what the board principal may read (mash_common.access)."""
     names = kafka.topics
-    return [names.triaged, *[names.requests(a, rag) for a in agencies for rag in Rag],
+    return [*names.triaged_lanes, *[names.requests(a, rag) for a in agencies for rag in Rag],
             *[names.responses(a) for a in agencies], names.assembled, names.decisions]
 
 

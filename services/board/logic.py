@@ -92,10 +92,19 @@ class Board:
             card.subject = card.subject or record.referral.subject
             return changed
         if isinstance(record, InformationRequest):
+            if record.superseded:
+                return False  # the adapter's notice; the revision it names says it all
             card = self._card(record.case_id, record.rag, record.requested_at, record.respond_by)
             ask = card.asks.get(record.agency)
             if ask is None or ask.request.request_id != record.request_id:
                 card.asks[record.agency] = Ask(record, chases=record.chase_number)
+                return True
+            if record.revision > ask.request.revision:
+                # Re-rated in flight: the case's rating and deadline moved with it.
+                ask.request = record
+                ask.chases = max(ask.chases, record.chase_number)
+                if card.assembled is None:
+                    card.rag, card.due_at = record.rag, record.respond_by
                 return True
             if record.chase_number > ask.chases:
                 ask.chases = record.chase_number
@@ -115,6 +124,7 @@ class Board:
             if card.assembled is not None and card.assembled.version >= record.version:
                 return False
             card.assembled = record
+            card.rag = record.rag  # a manager may re-rate an assembled case
             card.first_assembled_at = card.first_assembled_at or record.assembled_at
             card.subject = card.subject or record.subject
             return True
@@ -230,6 +240,13 @@ def case_view(board: Board, case_id: str, now: datetime) -> dict[str, Any] | Non
         })
     view["agency_detail"] = agencies
     view["fired_rules"] = ([r.description for r in card.assembled.fired_rules] if card.assembled else [])
+    # What the rating was, when it changed, why and by whom (AssembledCase.rating_history).
+    view["rating_history"] = [
+        {"at": _iso(e.at), "rag": e.rag.value,
+         "previous_rag": e.previous_rag.value if e.previous_rag else None,
+         "cause": e.cause.value, "rules": list(e.rule_ids), "why": e.rationale,
+         "by": e.decided_by}
+        for e in (card.assembled.rating_history if card.assembled else [])]
     if card.decision:
         d = card.decision
         view["decision_detail"] = {"outcome": d.outcome.value, "rationale": d.rationale,

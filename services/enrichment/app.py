@@ -1,10 +1,14 @@
 """The enrichment worker: gather agency information for each triaged case, against a deadline.
 
-One agent reads mash.referrals.triaged and every agency's mash.responses.<agency> (all keyed
-by case_id, so partition p of each, and of the gather table's changelog, belong to the same
-worker) and folds each
-record into the case's state with logic.apply. A timer, the sweeper, fires the chases and
-deadlines that are due on the partitions this worker owns.
+Two agents fold records into each case's state with logic.apply: `gather-red` reads the Red
+lane, mash.referrals.triaged.red, and `gather` reads mash.referrals.triaged (Amber and
+Green), every agency's mash.responses.<agency> and every hub system's
+mash.ratings.<hub_system>. All are keyed by case_id with one partition count, so partition
+p of each, and of the gather table's changelog, belong to the same worker. The two agents
+take turns under one lock, a batch at a time: a Red referral waits for at most the batch in
+hand, never for the Amber and Green backlog queued before it (faust pauses a partition whose
+agent's buffer is full, so the Red lane keeps being fetched). A timer, the sweeper, fires
+the chases and deadlines that are due on the partitions this worker owns.
 
 Durability, in one sentence: the effects of a step (requests, cases, audit) are flushed to
 the broker before the new state is written to the changelog, so a crash can repeat a step's
@@ -28,12 +32,16 @@ from mash_common.contracts import (
     AuditAction,
     Completeness,
     InformationResponse,
+    NotificationKind,
+    OutcomeNotification,
     Rag,
+    RatingChange,
     TriagedReferral,
     utcnow,
 )
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
+from mash_common.ids import stable_id
 from mash_common.limits import MAX_RECORD_BYTES
 from mash_common.processing import consume_batches, guarded
 from mash_common.serde import AvroSerde
@@ -46,8 +54,8 @@ from mash_common.streams import (
     tables_ready,
     write_table,
 )
+from mash_common.threshold import load_rating_policy
 from mash_common.topics import PIPELINE_PARTITIONS
-from mash_common.workinghours import load_calendar
 from services.enrichment.agreement import load_agreement, source_kinds
 from services.enrichment.logic import (
     Audit,
@@ -58,6 +66,8 @@ from services.enrichment.logic import (
     Outcome,
     Phase,
     PublishCase,
+    RatingChanged,
+    Refuse,
     Reject,
     Responded,
     ResponseRecorded,
@@ -87,7 +97,8 @@ class Enrichment:
     """Carries out what logic.apply decides: decode, apply, send, flush, store, count."""
 
     def __init__(self, app: faust.App, settings: EnrichmentSettings, rules: Rules,
-                 metrics: EnrichmentMetrics, agencies: Sequence[str]) -> None:
+                 metrics: EnrichmentMetrics, agencies: Sequence[str],
+                 hub_systems: Sequence[str] = ()) -> None:
         self.app = app
         self.settings = settings
         self.rules = rules
@@ -111,7 +122,8 @@ class Enrichment:
         # see input_done_before.
         self.progress: dict[TP, int] = {}
         names = settings.kafka.topics
-        self.input_topics = [names.triaged, *[names.responses(a) for a in sorted(agencies)]]
+        self.input_topics = [*names.triaged_lanes, *[names.responses(a) for a in sorted(agencies)],
+                             *[names.ratings(h) for h in sorted(hub_systems)]]
         self._gauges_due = datetime.min.replace(tzinfo=UTC)
         # The agent and the sweeper both read-modify-write case state across awaits; one
         # lock keeps their steps from interleaving (the agent runs with concurrency 1).
@@ -148,7 +160,12 @@ class Enrichment:
         pos = position_of(event)
         key = event.key if isinstance(event.key, bytes) else None
         raw = event.value if isinstance(event.value, bytes) else None
-        role = "triaged" if pos.topic == self.names.triaged else "responses"
+        if pos.topic in self.names.triaged_lanes:
+            role = "triaged"
+        elif self.names.rating_sender(pos.topic) is not None:
+            role = "ratings"
+        else:
+            role = "responses"
         if raw is None:
             await self._reject(role, pos, key, raw, "EMPTY", "message has no value")
             return role, False
@@ -157,6 +174,11 @@ class Enrichment:
             if role == "triaged":
                 triaged = self.serde.decode(raw, TriagedReferral)
                 ev, case_id = Triaged(triaged, pos.partition), triaged.case_id
+            elif role == "ratings":
+                change = self.serde.decode(raw, RatingChange)
+                system = self.names.rating_sender(pos.topic)
+                assert system is not None  # the role says so
+                ev, case_id = RatingChanged(change, system), change.case_id
             else:
                 response = self.serde.decode(raw, InformationResponse)
                 sender = self.names.response_sender(pos.topic)
@@ -336,7 +358,7 @@ class Enrichment:
                     legal_basis=effect.legal_basis, data_categories=effect.data_categories,
                     detail=effect.detail, purpose=effect.purpose,
                     consent_status=effect.consent_status, category_terms=effect.category_terms,
-                    consent_override=effect.consent_override)
+                    consent_override=effect.consent_override, actor=effect.actor)
                 if effect.action is AuditAction.REQUEST_WITHHELD:
                     reason = (effect.detail or "").split(":", 1)[0]
                     self.metrics.withheld.labels(effect.agency or "", reason).inc()
@@ -363,16 +385,47 @@ class Enrichment:
                 self.metrics.ignored.labels(effect.reason_code).inc()
             elif isinstance(effect, ExcessDisclosure):
                 self.metrics.excess_records.labels(effect.agency).inc(effect.records)
+            elif isinstance(effect, Refuse):
+                await self._refuse(effect)
+                sent = True
+        if outcome.state is not None and outcome.state.rating_history:
+            self._count_rating_change(outcome)
         return sent
+
+    def _count_rating_change(self, outcome: Outcome) -> None:
+        if not any(isinstance(e, Audit) and e.action is AuditAction.RATING_CHANGED
+                   for e in outcome.effects):
+            return
+        assert outcome.state is not None
+        last = outcome.state.rating_history[-1]
+        previous = last.previous_rag
+        direction = ("same" if previous is None or previous is last.rag
+                     else "up" if last.rag.rank < previous.rank else "down")
+        self.metrics.rating_changes.labels(last.cause.value, direction).inc()
+
+    async def _refuse(self, effect: Refuse) -> None:
+        """A REJECTED outcome to the hub system whose rating change was refused."""
+        self.metrics.rating_refusals.labels(effect.reasons[0].split(":", 1)[0]).inc()
+        note = OutcomeNotification(
+            notification_id=stable_id("notification", effect.change_id, effect.hub_system,
+                                      NotificationKind.REJECTED.value, 1),
+            case_id=effect.case_id, recipient=effect.hub_system, kind=NotificationKind.REJECTED,
+            sent_at=utcnow(), reasons=effect.reasons,
+            message=f"Rating change {effect.change_id} refused; the case's rating is unchanged.",
+        )
+        await self.publisher.send(self.names.outcomes(effect.hub_system), effect.case_id, note)
 
 
 def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None = None) -> faust.App:
     """Build the worker: validate configuration, declare topics, table, agent and sweeper."""
     hub = load_hub_config(settings.hub_config)
     agreement = load_agreement(settings.sharing_agreement, hub)
-    calendar = load_calendar(settings.threshold_policy) if settings.use_working_hours else None
+    rating = load_rating_policy(settings.threshold_policy)
+    calendar = rating.working_hours if settings.use_working_hours else None
     rules = Rules(agreement=agreement, chase_points=settings.chase_points,
-                  source_kinds=source_kinds(hub), calendar=calendar)
+                  source_kinds=source_kinds(hub), calendar=calendar,
+                  timescales=rating.timescales.with_overrides(*settings.due_overrides()),
+                  response_rules=tuple(rating.response_rules), zone=rating.display_timezone)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = EnrichmentMetrics(registry)
     app = build_app(
@@ -380,20 +433,33 @@ def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None 
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    service = Enrichment(app, settings, rules, metrics, sorted(hub.agencies))
+    service = Enrichment(app, settings, rules, metrics, sorted(hub.agencies), sorted(hub.hub_systems))
     names = settings.kafka.topics
-    # Triaged referrals and each agency's own response topic, all co-partitioned by case_id;
-    # the topic an answer came on (only that agency may write it) says who answered.
+    # Amber and Green referrals, each agency's own response topic and each hub system's own
+    # ratings topic, all co-partitioned by case_id; the topic a record came on (only its
+    # owner may write it) says who sent it.
     inputs = app.topic(names.triaged, *[names.responses(a) for a in sorted(hub.agencies)],
+                       *[names.ratings(h) for h in sorted(hub.hub_systems)],
                        key_type=bytes, value_type=bytes, key_serializer="raw",
                        value_serializer="raw")
+    red = app.topic(names.triaged_red, key_type=bytes, value_type=bytes, key_serializer="raw",
+                    value_serializer="raw")
 
-    @app.agent(inputs, concurrency=1, name="gather")
-    async def gather(stream: StreamT) -> None:
+    async def run(stream: StreamT) -> None:
         batches = stream.take_events(  # type: ignore[attr-defined]  # on Stream, not on StreamT
             settings.batch_max, within=settings.batch_within_s)
         # A bug stops the worker before the batch is acked: nothing is skipped.
         await consume_batches(batches, service.handle)
+
+    @app.agent(inputs, concurrency=1, name="gather")
+    async def gather(stream: StreamT) -> None:
+        await run(stream)
+
+    # The Red lane: its own agent and stream buffer, so no queued Amber or Green record is
+    # ahead of a Red one (see the module docstring).
+    @app.agent(red, concurrency=1, name="gather-red")
+    async def gather_red(stream: StreamT) -> None:
+        await run(stream)
 
     sweep = guarded("the deadline sweeper", service.sweep)
 

@@ -17,10 +17,27 @@ referrals (agreement.next_consent); a referral that refuses consent withdraws th
 requests for categories that rested on consent or an override, and an answer to a withdrawn
 request is not disclosed. A referral that would open a case under an id another child's
 case already has is refused (CASE_ID_COLLISION), never merged.
+
+Re-rating in flight (#19). A case's rating changes with a recorded reason only: a linked
+referral, a response rule of the threshold policy that an agency's answer satisfies (it only
+ever raises), or a manager's RatingChange from a hub system (up or down; its rationale is
+mandatory). A raise tightens the deadline (the new RAG's timescale from now, if sooner) and
+asks any agency the higher RAG adds; a lowering loosens the deadline to the lower RAG's
+timescale from the round's start, and only for what has not been answered. Either way every
+pending request is re-sent at the new RAG, as the next `revision` of the same request_id on
+that RAG's topic, and a notice on the old RAG's topic tells the adapter the earlier revision
+is superseded. Every rating the case has had is in `rating_history`, which the assembled
+case carries.
+
+Red first. Intake triages Red referrals on their own lane (mash.referrals.triaged.red), so
+a Red referral can reach enrichment before the earlier referral that opened its case. The
+state opened by such a referral waits for that opener (`awaiting_opener`, from
+CaseLink.opened_by) and takes it in when it comes, instead of calling it a collision.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +57,9 @@ from mash_common.contracts import (
     InformationRequest,
     InformationResponse,
     Rag,
+    RatingCause,
+    RatingChange,
+    RatingEntry,
     Referral,
     ReferrerType,
     ResponseStatus,
@@ -49,6 +69,7 @@ from mash_common.contracts import (
     UtcDatetime,
 )
 from mash_common.ids import stable_id
+from mash_common.threshold import ResponseRule, Timescales, due_at, fired_response_rules, highest
 from mash_common.workinghours import WorkingHours
 from services.enrichment.agreement import (
     Ask,
@@ -89,6 +110,7 @@ class AskState(BaseModel):
     consent_override: ConsentOverride | None = None
     withdrawn_at: UtcDatetime | None = None  # the whole request withdrawn
     withdrawn_categories: list[str] = Field(default_factory=list)
+    revision: int = 0  # raised each time the request is re-rated
 
     @property
     def pending(self) -> bool:
@@ -116,6 +138,9 @@ class GatherState(BaseModel):
     cin_factor_codes: list[str] = Field(default_factory=list)
     consent_status: ConsentStatus = ConsentStatus.UNKNOWN
     consent_override: ConsentOverride | None = None
+    rating_history: list[RatingEntry] = Field(default_factory=list)
+    # Opened by a linked (Red) referral that overtook the one that opened the case in intake.
+    awaiting_opener: str | None = None
 
     @property
     def consent(self) -> ConsentState:
@@ -167,11 +192,18 @@ class Responded:
 
 
 @dataclass(frozen=True)
+class RatingChanged:
+    change: RatingChange
+    # The hub system whose own topic carried it (the broker's ACLs bind it).
+    sender: str
+
+
+@dataclass(frozen=True)
 class Tick:
     """The sweeper looked at the case; `now` says what is due."""
 
 
-Event = Triaged | Responded | Tick
+Event = Triaged | Responded | RatingChanged | Tick
 
 
 # Effects --------------------------------------------------------------------------------
@@ -183,6 +215,7 @@ class RequestKind(StrEnum):
     RERATED = "RERATED"
     NARROWED = "NARROWED"  # consent refused: re-sent without the categories it gated
     WITHDRAWN = "WITHDRAWN"  # consent refused: the whole request withdrawn
+    SUPERSEDED = "SUPERSEDED"  # the notice on the old RAG's topic after a re-rating
 
 
 @dataclass(frozen=True)
@@ -203,6 +236,7 @@ class Audit:
     consent_status: str | None = None
     category_terms: list[CategoryTerms] = field(default_factory=list)
     consent_override: ConsentOverride | None = None
+    actor: str | None = None  # who acted, when not mash-hub itself (a manager)
 
 
 @dataclass(frozen=True)
@@ -238,13 +272,24 @@ class ResponseRecorded:
 
 
 @dataclass(frozen=True)
+class Refuse:
+    """Tell a hub system its rating change was refused, and why (no personal data)."""
+
+    hub_system: str
+    case_id: str
+    change_id: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
 class Ignored:
     """Redelivered or duplicate input: nothing changes (counted, not audited)."""
 
     reason_code: str
 
 
-Effect = SendRequest | Audit | PublishCase | Reject | ResponseRecorded | Ignored | ExcessDisclosure
+Effect = (SendRequest | Audit | PublishCase | Reject | ResponseRecorded | Ignored | ExcessDisclosure
+          | Refuse)
 
 
 @dataclass(frozen=True)
@@ -256,6 +301,11 @@ class Rules:
     # The threshold policy's working-hours calendar: chases for the RAGs it applies to go
     # out in working hours, like their deadlines; None: chase at any time.
     calendar: WorkingHours | None = None
+    # The threshold policy's timescales (a re-rated case's new deadline) and its rules over
+    # agency responses, in the hub's time zone.
+    timescales: Timescales = field(default_factory=Timescales)
+    response_rules: tuple[ResponseRule, ...] = ()
+    zone: str = "Europe/London"
 
 
 @dataclass
@@ -286,12 +336,15 @@ def merged_subject(referrals: list[Referral]) -> Subject:
     return Subject.model_validate(latest)
 
 
-def _request(state: GatherState, ask: AskState, now: datetime, *, chase: int = 0) -> InformationRequest:
+def _request(state: GatherState, ask: AskState, now: datetime, *, chase: int = 0,
+             supersedes: Rag | None = None, notice_on: Rag | None = None) -> InformationRequest:
+    """The request as it stands; `notice_on`: instead, the notice on that RAG's topic that
+    the revision sent there is superseded by this one."""
     return InformationRequest(
         request_id=ask.request_id,
         case_id=state.case_id,
         agency=ask.agency,
-        rag=ask.rag,
+        rag=notice_on or ask.rag,
         requested_at=now,
         respond_by=ask.respond_by,
         subject=ask.identifiers,
@@ -305,7 +358,31 @@ def _request(state: GatherState, ask: AskState, now: datetime, *, chase: int = 0
         consent_override=ask.consent_override,
         withdrawn=ask.withdrawn_at is not None,
         withdrawal_reason="consent refused or withdrawn" if ask.withdrawn_at is not None else None,
+        revision=ask.revision,
+        supersedes_rag=supersedes,
+        superseded=notice_on is not None,
+        superseded_by_rag=ask.rag if notice_on is not None else None,
     )
+
+
+def _supersede(state: GatherState, ask: AskState, previous: Rag, now: datetime,
+               why: str) -> list[Effect]:
+    """Re-send a pending request as its next revision at its (new) RAG; if the RAG changed,
+    tell the adapter on the old RAG's topic that the revision there is superseded."""
+    ask.revision += 1
+    effects: list[Effect] = [
+        SendRequest(_request(state, ask, now, chase=ask.chases,
+                             supersedes=previous if previous is not ask.rag else None),
+                    RequestKind.RERATED),
+        _request_audit(AuditAction.REQUEST_SENT, ask, f"{why}: revision {ask.revision}"),
+    ]
+    if previous is not ask.rag:
+        effects.append(SendRequest(_request(state, ask, now, chase=ask.chases, notice_on=previous),
+                                   RequestKind.SUPERSEDED))
+        effects.append(_request_audit(AuditAction.REQUEST_SUPERSEDED, ask,
+                                      f"{previous.value} revision {ask.revision - 1} superseded by "
+                                      f"{ask.rag.value} revision {ask.revision}"))
+    return effects
 
 
 def _request_audit(action: AuditAction, ask: AskState, detail: str,
@@ -395,7 +472,7 @@ def _plan(state: GatherState, now: datetime, rules: Rules, referral_id: str) -> 
             state.asks.append(ask)
             effects.append(SendRequest(_request(state, ask, now), RequestKind.NEW))
             effects.append(_request_audit(AuditAction.REQUEST_SENT, ask, f"{ask.rag.value} round {ask.round}"))
-        elif existing.answered_at is None and (
+        elif existing.pending and (
             existing.rag is not state.rag or existing.respond_by != state.due_at
         ):
             previous = existing.rag
@@ -408,11 +485,103 @@ def _plan(state: GatherState, now: datetime, rules: Rules, referral_id: str) -> 
             existing.consent_status = consent.status.value
             existing.consent_override = override
             existing.identifiers = decision.identifiers
-            effects.append(SendRequest(_request(state, existing, now, chase=existing.chases),
-                                       RequestKind.RERATED))
-            effects.append(_request_audit(AuditAction.REQUEST_SENT, existing,
-                                          f"re-rated {previous.value}->{state.rag.value}"))
+            effects += _supersede(state, existing, previous, now,
+                                  f"re-rated {previous.value}->{state.rag.value}")
     return effects
+
+
+# Re-rating ------------------------------------------------------------------------------
+
+
+def _entry(state: GatherState, rag: Rag, cause: RatingCause, now: datetime, *, rationale: str,
+           decided_by: str, reference: str | None, rule_ids: list[str] | None = None,
+           previous: Rag | None = None) -> RatingEntry:
+    return RatingEntry(at=now, rag=rag, previous_rag=previous, cause=cause,
+                       rule_ids=rule_ids or [], rationale=rationale, decided_by=decided_by,
+                       reference=reference)
+
+
+def _rating_audit(entry: RatingEntry, what: str, via: str) -> Audit:
+    """RATING_CHANGED: the change, its cause and rules, and a digest of the rationale the
+    case records (the text itself stays with the case: it may name people)."""
+    digest = hashlib.sha256(entry.rationale.encode("utf-8")).hexdigest()[:16]
+    rules = f" {','.join(entry.rule_ids)}" if entry.rule_ids else ""
+    manager = entry.cause is RatingCause.MANAGER
+    return Audit(AuditAction.RATING_CHANGED, reference=entry.reference,
+                 detail=f"{what} {entry.cause.value}{rules} via {via}; rationale sha256 {digest}",
+                 actor=entry.decided_by if manager else None)
+
+
+def _change_rating(state: GatherState, rag: Rag, now: datetime, rules: Rules,
+                   entry: RatingEntry, actor: str) -> list[Effect]:
+    """Move the case to `rag` for the reason `entry` records: its deadline, its pending
+    requests, and its history. Answered requests are left as they are."""
+    previous = state.rag
+    state.rag = rag
+    state.rating_history.append(entry)
+    gathering = state.phase is Phase.GATHERING
+    effects: list[Effect] = [_rating_audit(entry, f"{previous.value}->{rag.value}", actor)]
+    why = f"re-rated {previous.value}->{rag.value}"
+    if rag.rank < previous.rank and gathering:
+        # Raised: the new timescale from now, if sooner; the higher RAG may ask more.
+        state.due_at = min(state.due_at, due_at(rules.timescales, rules.calendar, rag, now))
+        return effects + _plan(state, now, rules, entry.reference or state.case_id)
+    lowered = rag.rank > previous.rank
+    if gathering and lowered:
+        # Lowered: the lower RAG's timescale from the round's start, never sooner than now's.
+        state.due_at = max(state.due_at, due_at(rules.timescales, rules.calendar, rag,
+                                                state.round_started_at))
+    subject = merged_subject(state.referrals)
+    for ask in state.current_asks():
+        if not ask.pending:
+            continue  # answered (or withdrawn): nothing to loosen or tighten
+        if lowered:
+            # Asked only what the agreement allows at the lower RAG: an agency it does not
+            # ask there is withdrawn, the others narrowed to its categories there.
+            decision = decide(rules.agreement, ask.agency, rag, state.consent, subject)
+            allowed = decision.data_categories if isinstance(decision, Ask) else []
+            if not set(allowed) & set(ask.data_categories):
+                ask.withdrawn_at = now
+                effects.append(SendRequest(_request(state, ask, now, chase=ask.chases),
+                                           RequestKind.WITHDRAWN))
+                effects.append(_request_audit(AuditAction.REQUEST_WITHDRAWN, ask,
+                                              f"{why}: not asked at {rag.value}"))
+                continue
+            gone = [c for c in ask.data_categories if c not in allowed]
+            kept = [t for t in ask.category_terms if t.category in allowed]
+            if gone and kept:
+                ask.category_terms = kept
+                ask.data_categories = [t.category for t in kept]
+                ask.legal_basis = "; ".join(dict.fromkeys(t.legal_basis for t in kept))
+                ask.purpose = "; ".join(dict.fromkeys(t.purpose for t in kept))
+                ask.withdrawn_categories = [*ask.withdrawn_categories, *gone]
+        before = ask.rag
+        ask.rag = rag
+        if gathering:
+            ask.respond_by = state.due_at
+        effects += _supersede(state, ask, before, now, why)
+    return effects
+
+
+def _rate_by_response(state: GatherState, resp: InformationResponse, now: datetime,
+                      rules: Rules) -> list[Effect]:
+    """The response rules this answer satisfies: recorded on the case; if one rates the
+    case higher than it is, the case is raised (a response rule never lowers it)."""
+    fired = fired_response_rules(rules.response_rules, resp, now, rules.zone)
+    if not fired:
+        return []
+    for rule in fired:
+        if rule not in state.fired_rules:
+            state.fired_rules.append(rule)
+    target = highest([f.rag for f in fired])
+    if target.rank >= state.rag.rank:
+        return []
+    raising = [f for f in fired if f.rag.rank < state.rag.rank]
+    entry = _entry(state, target, RatingCause.RESPONSE_RULE, now, previous=state.rag,
+                   rule_ids=[f.rule_id for f in raising],
+                   rationale="; ".join(f.description for f in raising),
+                   decided_by="mash-hub threshold policy", reference=resp.request_id)
+    return _change_rating(state, target, now, rules, entry, "threshold policy")
 
 
 def _assemble(state: GatherState, now: datetime, *, amended: bool, at_deadline: bool) -> list[Effect]:
@@ -436,6 +605,7 @@ def _assemble(state: GatherState, now: datetime, *, amended: bool, at_deadline: 
         missing_agencies=missing,
         fired_rules=state.fired_rules,
         cin_factor_codes=state.cin_factor_codes,
+        rating_history=state.rating_history,
     )
     action = AuditAction.CASE_AMENDED if amended else AuditAction.CASE_ASSEMBLED
     detail = f"v{state.version} {completeness.value}"
@@ -460,6 +630,16 @@ def _merge_codes(state: GatherState, triaged: TriagedReferral) -> None:
 # Transitions ----------------------------------------------------------------------------
 
 
+def _triage_entry(state: GatherState, tr: TriagedReferral, previous: Rag | None,
+                  cause: RatingCause) -> RatingEntry:
+    fired = [f for f in tr.fired_rules if f.rag is tr.rag]
+    return _entry(state, tr.rag, cause, tr.triaged_at, previous=previous,
+                  rule_ids=[f.rule_id for f in fired],
+                  rationale="; ".join(f.description for f in fired) or "the threshold policy's default",
+                  decided_by=f"mash-hub intake (threshold policy {tr.policy_version or 'unversioned'})",
+                  reference=tr.referral.referral_id)
+
+
 def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Rules) -> Outcome:
     tr = ev.triaged
     if state is None:
@@ -467,6 +647,11 @@ def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Ru
             case_id=tr.case_id, partition=ev.partition, referrals=[tr.referral], rag=tr.rag,
             opened_at=tr.opened_at, due_at=tr.due_at, round_started_at=now,
         )
+        linked = tr.linked_case is not None and tr.linked_case.case_id == tr.case_id
+        # A linked referral first: it overtook its case's opener (the Red lane).
+        state.awaiting_opener = tr.linked_case.opened_by if linked and tr.linked_case else None
+        state.rating_history.append(_triage_entry(
+            state, tr, None, RatingCause.LINKED_REFERRAL if linked else RatingCause.TRIAGE))
         _merge_codes(state, tr)
         effects = _consent_step(state, tr.referral, rules)
         effects += _plan(state, now, rules, tr.referral.referral_id)
@@ -475,7 +660,8 @@ def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Ru
         return Outcome(state, effects)
     if any(r.referral_id == tr.referral.referral_id for r in state.referrals):
         return Outcome(state, [Ignored("DUPLICATE_REFERRAL")])
-    if tr.linked_case is None or tr.linked_case.case_id != state.case_id:
+    late_opener = tr.linked_case is None and state.awaiting_opener == tr.referral.referral_id
+    if not late_opener and (tr.linked_case is None or tr.linked_case.case_id != state.case_id):
         # Intake opened a new case, and its id is one another child's case already has.
         # Merging would put two children's records in one case: refuse, loudly.
         return Outcome(state, [
@@ -484,7 +670,12 @@ def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Ru
             Audit(AuditAction.CASE_ID_COLLISION, reference=tr.referral.referral_id,
                   detail="a new case's id equals an existing case's; not merged"),
         ])
-    state.referrals.append(tr.referral)
+    if late_opener:
+        # The case's first referral, overtaken on the way by a Red one that joined it.
+        state.awaiting_opener = None
+        state.referrals.insert(0, tr.referral)
+    else:
+        state.referrals.append(tr.referral)
     _merge_codes(state, tr)
     if state.phase is Phase.ASSEMBLED:
         # A new concern about an assembled case: gather again, as the case's next version.
@@ -492,6 +683,9 @@ def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Ru
         state.phase = Phase.GATHERING
         state.round_started_at = now
         state.chase_points_passed = 0
+        if tr.rag is not state.rag:
+            state.rating_history.append(
+                _triage_entry(state, tr, state.rag, RatingCause.LINKED_REFERRAL))
         state.rag = tr.rag
         state.due_at = tr.due_at
         if state.consent_override is not None:
@@ -504,6 +698,9 @@ def _on_triaged(state: GatherState | None, ev: Triaged, now: datetime, rules: Ru
             effects += _assemble(state, now, amended=False, at_deadline=False)
         return Outcome(state, effects)
     # Joins the open round: the more urgent RAG and the earlier deadline win.
+    if tr.rag.rank < state.rag.rank:
+        state.rating_history.append(_triage_entry(
+            state, tr, state.rag, RatingCause.TRIAGE if late_opener else RatingCause.LINKED_REFERRAL))
     state.rag = more_urgent(state.rag, tr.rag)
     state.due_at = min(state.due_at, tr.due_at)
     before = state.consent
@@ -578,7 +775,7 @@ def _on_response(state: GatherState | None, ev: Responded, now: datetime, rules:
         ])
     resp, excess = _excess(resp, ask, rules)
     if ask.answered_at is not None:
-        second = _on_second_answer(state, ask, resp, now)
+        second = _on_second_answer(state, ask, resp, now, rules)
         if any(isinstance(e, Ignored | Reject) for e in second.effects):
             return second  # a redelivery or a conflict: its excess was recorded the first time
         return Outcome(second.state, [*excess, *second.effects])
@@ -591,6 +788,7 @@ def _on_response(state: GatherState | None, ev: Responded, now: datetime, rules:
         ResponseRecorded(resp.agency, resp.status, (now - ask.requested_at).total_seconds(), late),
         _answer_audit(resp, ask, detail=f"{resp.status.value}{' late' if late else ''}"),
     ]
+    effects += _rate_by_response(state, resp, now, rules)
     if state.phase is Phase.ASSEMBLED:
         effects += _assemble(state, now, amended=True, at_deadline=False)
     elif ask.round == state.round and not state.missing_agencies():
@@ -617,7 +815,7 @@ def _answer_audit(resp: InformationResponse, ask: AskState, detail: str,
 
 
 def _on_second_answer(state: GatherState, ask: AskState, resp: InformationResponse,
-                      now: datetime) -> Outcome:
+                      now: datetime, rules: Rules) -> Outcome:
     """A request already answered: the same answer again changes nothing; a correction that
     names the answer it replaces, or any answer after an ERROR, amends the case; any other
     different answer is a conflict, and the first answer stands."""
@@ -637,6 +835,7 @@ def _on_second_answer(state: GatherState, ask: AskState, resp: InformationRespon
         effects: list[Effect] = [_answer_audit(
             resp, ask, action=AuditAction.RESPONSE_CORRECTED,
             detail=f"{resp.status.value} replaces {first.status.value}")]
+        effects += _rate_by_response(state, resp, now, rules)
         if state.phase is Phase.ASSEMBLED:
             effects += _assemble(state, now, amended=True, at_deadline=False)
         return Outcome(state, effects)
@@ -647,6 +846,52 @@ def _on_second_answer(state: GatherState, ask: AskState, resp: InformationRespon
         Audit(AuditAction.RESPONSE_CONFLICT, agency=resp.agency, reference=resp.request_id,
               legal_basis=ask.legal_basis, detail=f"conflict: {why}; the first answer stands"),
     ])
+
+
+def _refuse(ch: RatingChange, sender: str, reason_code: str, why: str) -> list[Effect]:
+    return [
+        Reject(reason_code, f"rating change {ch.change_id}: {why}"),
+        Audit(AuditAction.RATING_CHANGE_REFUSED, agency=sender, reference=ch.change_id,
+              detail=f"{reason_code}: {why}"),
+        Refuse(sender, ch.case_id, ch.change_id, [f"{reason_code}: {why}"]),
+    ]
+
+
+def _on_rating_change(state: GatherState | None, ev: RatingChanged, now: datetime,
+                      rules: Rules) -> Outcome:
+    """A manager's re-rating: refused without a rationale, otherwise applied up or down."""
+    ch = ev.change
+    if ch.hub_system != ev.sender:
+        return Outcome(state, [
+            Reject("SENDER_MISMATCH", f"rating change on {ev.sender}'s topic names another hub system"),
+            Audit(AuditAction.SENDER_MISMATCH, agency=ev.sender, reference=ch.change_id,
+                  detail=f"security: {ev.sender} wrote a rating change in another system's name"),
+        ])
+    if not ch.rationale.strip():
+        return Outcome(state, _refuse(ch, ev.sender, "RATIONALE_MISSING",
+                                      "a rationale is required; a rating never changes without "
+                                      "a recorded reason"))
+    if not ch.decided_by.strip():
+        return Outcome(state, _refuse(ch, ev.sender, "DECIDED_BY_MISSING",
+                                      "decided_by must say who decided"))
+    if state is None:
+        return Outcome(None, _refuse(ch, ev.sender, "UNKNOWN_CASE",
+                                     f"no open case {ch.case_id} here (never seen, or forgotten)"))
+    if any(e.cause is RatingCause.MANAGER and e.reference == ch.change_id
+           for e in state.rating_history):
+        return Outcome(state, [Ignored("DUPLICATE_RATING_CHANGE")])
+    entry = _entry(state, ch.rag, RatingCause.MANAGER, now, previous=state.rag,
+                   rationale=ch.rationale, decided_by=ch.decided_by, reference=ch.change_id)
+    if ch.rag is state.rag:
+        # A review that keeps the rating is part of the history too; nothing else moves.
+        state.rating_history.append(entry)
+        return Outcome(state, [_rating_audit(entry, f"{ch.rag.value} confirmed", ev.sender)])
+    effects = _change_rating(state, ch.rag, now, rules, entry, ev.sender)
+    if state.phase is Phase.ASSEMBLED:
+        effects += _assemble(state, now, amended=True, at_deadline=False)
+    elif state.current_asks() and not state.missing_agencies():
+        effects += _assemble(state, now, amended=False, at_deadline=False)
+    return Outcome(state, effects)
 
 
 def _on_tick(state: GatherState, now: datetime, rules: Rules) -> Outcome:
@@ -674,6 +919,8 @@ def apply(state: GatherState | None, event: Event, now: datetime, rules: Rules) 
         return _on_triaged(work, event, now, rules)
     if isinstance(event, Responded):
         return _on_response(work, event, now, rules)
+    if isinstance(event, RatingChanged):
+        return _on_rating_change(work, event, now, rules)
     if work is None:
         return Outcome(None, [])
     return _on_tick(work, now, rules)

@@ -67,6 +67,14 @@ class EnrichmentMetrics:
             "mash_enrichment_excess_records_total",
             "Records an agency sent in a data category its request did not ask for (dropped)",
             ["agency"], registry=registry)
+        # Causes and directions are a handful of fixed words; who decided is no label.
+        self.rating_changes = Counter(
+            "mash_enrichment_rating_changes_total",
+            "Cases re-rated in flight, by cause (RESPONSE_RULE, MANAGER, ...) and direction",
+            ["cause", "direction"], registry=registry)
+        self.rating_refusals = Counter(
+            "mash_enrichment_rating_refusals_total", "Managers' rating changes refused, by reason",
+            ["reason"], registry=registry)
         self.processing = Histogram(
             "mash_enrichment_processing_seconds", "Handling one input or one due case",
             ["input"], buckets=PROCESSING_BUCKETS, registry=registry)

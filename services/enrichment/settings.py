@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -26,6 +27,11 @@ class EnrichmentSettings(BaseSettings):
     )
     # False: chase at any hour (tests and demos whose deadlines run in elapsed seconds).
     use_working_hours: bool = True
+    # The timescales a re-rated case gets (#19) are the threshold policy's; these override
+    # them, as intake's MASH_INTAKE_DUE_*_S do (tests and demos: seconds).
+    due_red_s: float | None = Field(default=None, gt=0)
+    due_amber_s: float | None = Field(default=None, gt=0)
+    due_green_s: float | None = Field(default=None, gt=0)
     # Fractions of the time from request to deadline at which unanswered agencies are chased.
     chase_points: tuple[float, ...] = DEFAULT_CHASE_POINTS
     # How often the sweeper looks for due deadlines and chases; a deadline fires at most this
@@ -52,3 +58,9 @@ class EnrichmentSettings(BaseSettings):
         if any(not 0 < p < 1 for p in value):
             raise ValueError("chase points are fractions strictly between 0 and 1")
         return tuple(sorted(value))
+
+    def due_overrides(self) -> tuple[timedelta | None, timedelta | None, timedelta | None]:
+        def td(s: float | None) -> timedelta | None:
+            return timedelta(seconds=s) if s else None
+
+        return td(self.due_red_s), td(self.due_amber_s), td(self.due_green_s)

@@ -1,35 +1,50 @@
-"""The intake Faust app: two thin agents over changelog-backed tables.
+"""The intake Faust app: thin agents over changelog-backed tables.
 
     mash.referrals.<source> (key referral_id; one topic per source system)
       -> admit: the sender is the topic's owner (the broker's ACLs say who may write it);
-         decode, check the sender, validate, dedupe by referral_id  [table referrals-seen]
+         decode, check the sender, validate, dedupe by referral_id  [table referrals-seen,
+         written once admission's output is on the broker]
            claims another sender -> mash.deadletter SENDER_MISMATCH + security audit
            bad -> mash.deadletter + REJECTED on mash.outcomes.<source> + audit
-      -> <app id>-link (internal, key = blocking key: the child's date of birth)
-      -> triage: dedupe, link to an open case, rate        [tables cases, triaged]
-           -> mash.referrals.triaged + RECEIVED on mash.outcomes.<source> + audit
+      -> <app id>-link-red (Red by its own content) or <app id>-link (the rest)
+         (internal, key = blocking key: the child's date of birth)
+      -> triage-red / triage: dedupe, link to an open case, rate  [tables cases, triaged]
+           -> mash.referrals.triaged.red (Red) or mash.referrals.triaged
+              + RECEIVED on mash.outcomes.<source> + audit
+
+Red first (#19): each lane has its own agent, so a Red referral is triaged while Amber and
+Green ones queue in the other; the two triage agents take turns under one lock, one
+referral at a time, because they share the tables. Admission cannot see past what it has
+not read, and reads each partition in order; under a backlog it does not wait for a producer
+round trip per referral (it writes its state after one flush for many), so a backlog drains
+fast. A child's referrals in different lanes may be triaged in either order (the
+case opens with whichever comes first; enrichment takes a case's opener that a Red referral
+overtook, CaseLink.opened_by).
 
 Each table is written only while handling a message of the topic it is co-partitioned with,
-and faust writes its changelog to that message's partition, so state moves with partitions.
+and its changelog goes to that message's partition, so state moves with partitions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from time import perf_counter
 
 import faust
 from faust.types import EventT, StreamT, TableT
 from prometheus_client import CollectorRegistry
 
-from mash_common.contracts import AuditAction, Referral, ReferrerType, utcnow
+from mash_common.contracts import AuditAction, Rag, Referral, ReferrerType, utcnow
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
 from mash_common.processing import consume_events
 from mash_common.recipients import KindRule, RecipientPolicy, load_recipient_policy
 from mash_common.serde import AvroSerde
-from mash_common.streams import Position, Publisher, build_app, position_of
+from mash_common.streams import Position, Publisher, build_app, position_of, write_table
 from mash_common.topics import PIPELINE_PARTITIONS
 from services.intake.linking import Block, block_key
 from services.intake.logic import (
@@ -37,6 +52,7 @@ from services.intake.logic import (
     SeenReferral,
     Verdict,
     admit,
+    lane_of,
     rejected_notification,
     triage,
 )
@@ -48,6 +64,23 @@ from services.intake.validation import Problem, Rules
 logger = logging.getLogger(__name__)
 
 STAGE = "intake"
+# Under a backlog, admission state is written (after one flush) at least every this many
+# referrals; with nothing queued behind a referral, at once.
+REMEMBER_EVERY = 200
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One referral record as admission sees it, decoded once."""
+
+    key: bytes | None
+    value: bytes | None
+    position: Position
+    referral: Referral | None
+    error: SerdeError | None
+    lane: Rag
+
+
 class Intake:
     """The agents' bodies: decode, call logic, encode, send, count."""
 
@@ -68,6 +101,17 @@ class Intake:
             f"{app.conf.id}-link", internal=True, partitions=PIPELINE_PARTITIONS,
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
         )
+        # Red referrals' own lane to triage (see the module docstring).
+        self.red_link_topic = app.topic(
+            f"{app.conf.id}-link-red", internal=True, partitions=PIPELINE_PARTITIONS,
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        )
+        # The triage agents share the tables: one step at a time.
+        self.triage_lock = asyncio.Lock()
+        # referral_id -> (partition, SeenReferral JSON) decided but not yet in the table: it
+        # is written once everything sent before it is on the broker (remember_pending).
+        self._seen_pending: dict[bytes, tuple[int, bytes]] = {}
+        self._to_remember: list[tuple[int, bytes, bytes]] = []
 
         def table(name: str) -> TableT:
             # bytes in, bytes out: the app's serializers are raw; values are pydantic JSON.
@@ -79,20 +123,56 @@ class Intake:
 
     # Admission ------------------------------------------------------------------------
 
-    async def on_referral(self, key: bytes | None, value: bytes | None, position: Position) -> None:
-        started = perf_counter()
-        sender = self.names.referral_sender(position.topic)
-        if sender is None or sender not in self.rules.known_sources:
-            raise RuntimeError(f"{position.topic} is not a known source system's topic")
+    async def on_event(self, event: EventT, more_queued: bool = False) -> None:
+        """Admit one referral; unless more are queued right behind it (and fewer than
+        REMEMBER_EVERY are waiting), write the admission state decided so far."""
+        await self.on_referral(self._arrival(event, utcnow()))
+        if not more_queued or len(self._to_remember) >= REMEMBER_EVERY:
+            await self.remember_pending()
+
+    async def remember_pending(self) -> None:
+        """Write the admission state decided since the last call, once everything sent so
+        far (the referrals' forwards, dead letters, outcomes and audits) is on the broker.
+
+        Once for many referrals under a backlog: admission does not wait for a producer
+        round trip per referral, so a backlog drains several times faster and a Red
+        referral behind it reaches its lane sooner. The order that makes a crash safe is
+        kept: a state is written only after its output is acknowledged; a crash before
+        that repeats the work.
+        """
+        if not self._to_remember:
+            return
+        batch, self._to_remember = self._to_remember, []
+        await self.publisher.flush()
+        for partition, id_key, raw in batch:
+            write_table(self.seen, partition, id_key, raw)
+            if self._seen_pending.get(id_key, (partition, b""))[1] is raw:
+                del self._seen_pending[id_key]
+
+    def _arrival(self, event: EventT, now: datetime) -> Arrival:
+        position = position_of(event)
+        key = event.key if isinstance(event.key, bytes) else None
+        value = event.value if isinstance(event.value, bytes) else None
         try:
             referral = self.serde.decode(value or b"", Referral)
         except SerdeError as exc:
-            await self._undecodable(sender, key, value, position, exc)
+            return Arrival(key, value, position, None, exc, Rag.GREEN)
+        return Arrival(key, value, position, referral, None, lane_of(referral, self.policy, now))
+
+    async def on_referral(self, arrival: Arrival) -> None:
+        started = perf_counter()
+        position, key, value = arrival.position, arrival.key, arrival.value
+        sender = self.names.referral_sender(position.topic)
+        if sender is None or sender not in self.rules.known_sources:
+            raise RuntimeError(f"{position.topic} is not a known source system's topic")
+        referral = arrival.referral
+        if referral is None:
+            assert arrival.error is not None
+            await self._undecodable(sender, key, value, position, arrival.error)
+        elif referral.source_system != sender:
+            await self._sender_mismatch(sender, referral, key, value or b"", position)
         else:
-            if referral.source_system != sender:
-                await self._sender_mismatch(sender, referral, key, value or b"", position)
-            else:
-                await self._admit(referral, key, value or b"", position)
+            await self._admit(referral, key, value or b"", position, arrival.lane)
         self.metrics.processing.labels("admit").observe(perf_counter() - started)
 
     async def _undecodable(self, sender: str, key: bytes | None, value: bytes | None,
@@ -138,14 +218,16 @@ class Intake:
             await self._notify_rejected(referral.referral_id, sender, [problem], 1)
 
     async def _admit(self, referral: Referral, key: bytes | None, value: bytes,
-                     position: Position) -> None:
+                     position: Position, lane: Rag) -> None:
         id_key = referral.referral_id.encode()
-        raw = self.seen.get(id_key)
+        pending = self._seen_pending.get(id_key)  # read our own writes not yet in the table
+        raw = pending[1] if pending is not None else self.seen.get(id_key)
         seen = SeenReferral.model_validate_json(raw) if raw is not None else None
         admission = admit(referral, key, seen, self.rules, utcnow())
         if admission.verdict is Verdict.FORWARD:
             block = block_key(referral.subject, referral.referral_id).encode()
-            await self.link_topic.send(key=block, value=value)
+            topic = self.red_link_topic if lane is Rag.RED else self.link_topic
+            await topic.send(key=block, value=value)
         elif admission.verdict is Verdict.DUPLICATE:
             self.metrics.duplicates.inc()
             await self.publisher.audit(AuditAction.REFERRAL_DUPLICATE, case_id=None,
@@ -153,11 +235,11 @@ class Intake:
                                        detail=f"resent after rejection, at {position}")
         else:
             await self._reject(referral, key, value, position, admission)
-        # State last, after the broker has what we sent: a crash before the state is saved
-        # makes the redelivery do the work again; never the other way round.
+        # Remembered once its output is on the broker (remember_pending).
         if admission.remember is not None and referral.referral_id:
-            await self.publisher.flush()
-            self.seen[id_key] = admission.remember.model_dump_json().encode()
+            raw_state = admission.remember.model_dump_json().encode()
+            self._seen_pending[id_key] = (position.partition, raw_state)
+            self._to_remember.append((position.partition, id_key, raw_state))
 
     async def _reject(self, referral: Referral, key: bytes | None, value: bytes,
                       position: Position, admission: Admission) -> None:
@@ -186,6 +268,10 @@ class Intake:
     # Triage ---------------------------------------------------------------------------
 
     async def on_link(self, key: bytes | None, value: bytes | None, position: Position) -> None:
+        async with self.triage_lock:
+            await self._on_link(key, value, position)
+
+    async def _on_link(self, key: bytes | None, value: bytes | None, position: Position) -> None:
         started = perf_counter()
         # Admission wrote these bytes after decoding them: a failure here is a bug, not poison.
         referral = self.serde.decode(value or b"", Referral)
@@ -207,7 +293,8 @@ class Intake:
                         rule=self._rule(referral.source_system))
         triaged, note = result.triaged, result.notification
         case_id, ref, source = triaged.case_id, referral.referral_id, referral.source_system
-        await self.publisher.send(self.names.triaged, case_id, triaged)
+        # Red on its own lane: enrichment reads it beside the Amber and Green backlog.
+        await self.publisher.send(self.names.triaged_for(triaged.rag), case_id, triaged)
         if note is not None:
             # Keyed by what the recipient may see: the case id only if the policy shares it.
             await self.publisher.send(self.names.outcomes(source), note.case_id or ref, note)
@@ -261,10 +348,19 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
 
     @app.agent(referrals, concurrency=1, name="admit")
     async def admit_agent(stream: StreamT) -> None:
-        await consume_events(stream.events(), _each(intake.on_referral))
+        queue = stream.channel.queue  # type: ignore[attr-defined]  # a topic's queue, not on ChannelT
+
+        async def admit_one(event: EventT) -> None:
+            await intake.on_event(event, more_queued=queue.qsize() > 0)
+
+        await consume_events(stream.events(), admit_one)
 
     @app.agent(intake.link_topic, concurrency=1, name="triage")
     async def triage_agent(stream: StreamT) -> None:
+        await consume_events(stream.events(), _each(intake.on_link))
+
+    @app.agent(intake.red_link_topic, concurrency=1, name="triage-red")
+    async def triage_red_agent(stream: StreamT) -> None:
         await consume_events(stream.events(), _each(intake.on_link))
 
     app.intake = intake  # type: ignore[attr-defined]  # for tests and the REPL

@@ -232,7 +232,7 @@ def triage(referral: Referral, block: Block, policy: ThresholdPolicy, *, window:
         due = min(previous.due_at, due_at(policy, rag, now)) if rag.rank < previous.rag.rank \
             else previous.due_at
         link = CaseLink(case_id=case_id, match=match.match, reason=match.reason,
-                        previous_rag=previous.rag)
+                        previous_rag=previous.rag, opened_by=previous.referral_ids[0])
         referral_ids = [*previous.referral_ids, referral.referral_id]
         # Keep what the case knew, and learn identifiers the earlier referrals lacked.
         nhs = previous.nhs_number or nhs
@@ -249,3 +249,13 @@ def triage(referral: Referral, block: Block, policy: ThresholdPolicy, *, window:
     # Without a rule (tests of triage alone) the least: that the referral was received.
     notification = received_notification(triaged, rule or KindRule(), policy.display_timezone, now)
     return Triage(triaged, notification, block.prune(now, window).upsert(case), match)
+
+
+# Red first ------------------------------------------------------------------------------
+
+
+def lane_of(referral: Referral, policy: ThresholdPolicy, now: datetime) -> Rag:
+    """The lane a referral takes to triage: RED if its own content rates it Red. Whether
+    the child's case is open is not known before triage; it can only raise the rating, so
+    a referral rated Red here is Red after triage too."""
+    return Rag.RED if rate(policy, referral, already_open=False, now=now).rag is Rag.RED else Rag.GREEN

@@ -6,8 +6,6 @@ the clock, the environment or Kafka.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,48 +24,23 @@ from mash_common.contracts import (
     Referral,
     ReferrerType,
 )
+from mash_common.threshold import (
+    RULE_ID,
+    Duration,
+    ResponseRule,
+    Timescales,
+    highest,
+    parse_duration,
+)
+from mash_common.threshold import due_at as shared_due_at
 from mash_common.workinghours import Weekday, WorkingHours, zone_name
 
-__all__ = ["Weekday", "WorkingHours"]  # re-exported: their home is mash_common.workinghours
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """'4h', '90m', '30s', '3d' or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or text like 4h, 90m, 30s")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError("a duration is a number of seconds or text like 4h, 90m, 30s")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be more than zero")
-    return timedelta(seconds=seconds)
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
+# Re-exported: their home is mash_common (enrichment reads them too).
+__all__ = ["Duration", "ResponseRule", "Timescales", "Weekday", "WorkingHours", "highest",
+           "parse_duration"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Timescales(_Model):
-    """How long each RAG gives the hub to gather information."""
-
-    RED: Duration = timedelta(hours=4)
-    AMBER: Duration = timedelta(hours=24)
-    GREEN: Duration = timedelta(hours=72)
-
-    def of(self, rag: Rag) -> timedelta:
-        return {Rag.RED: self.RED, Rag.AMBER: self.AMBER, Rag.GREEN: self.GREEN}[rag]
 
 
 class Conditions(_Model):
@@ -90,7 +63,7 @@ class Conditions(_Model):
 
 
 class Rule(_Model):
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,60}$")]
+    id: Annotated[str, Field(pattern=RULE_ID)]
     description: str = Field(min_length=1)
     rag: Rag
     when: Conditions
@@ -103,16 +76,26 @@ class ThresholdPolicy(_Model):
     timescales: Timescales = Field(default_factory=Timescales)
     working_hours: WorkingHours | None = None
     rules: list[Rule]
+    # Rules over agency responses: enrichment re-rates a case in flight (mash_common.threshold).
+    response_rules: list[ResponseRule] = Field(default_factory=list)
 
-    @field_validator("rules")
+    @field_validator("rules", "response_rules")
     @classmethod
-    def _unique_ids(cls, rules: list[Rule]) -> list[Rule]:
+    def _unique_ids(cls, rules: list[Any]) -> list[Any]:
         seen: set[str] = set()
         for rule in rules:
             if rule.id in seen:
                 raise ValueError(f"rule id {rule.id!r} is used twice")
             seen.add(rule.id)
         return rules
+
+    @model_validator(mode="after")
+    def _one_namespace(self) -> ThresholdPolicy:
+        # A case records which rule fired, by id: one id must mean one rule.
+        both = {r.id for r in self.rules} & {r.id for r in self.response_rules}
+        if both:
+            raise ValueError(f"rule id {sorted(both)[0]!r} names a referral rule and a response rule")
+        return self
 
     def with_overrides(self, red: timedelta | None = None, amber: timedelta | None = None,
                        green: timedelta | None = None, *, working_hours: bool = True
@@ -175,10 +158,6 @@ class Rating:
     fired: list[FiredRule]
 
 
-def highest(rags: Sequence[Rag]) -> Rag:
-    return min(rags, key=lambda r: r.rank)
-
-
 def rate(policy: ThresholdPolicy, referral: Referral, *, already_open: bool, now: datetime) -> Rating:
     """Every rule that fires, and the highest RAG among them (the default if none fires)."""
     today = now.astimezone(ZoneInfo(policy.display_timezone)).date()
@@ -193,8 +172,4 @@ def rate(policy: ThresholdPolicy, referral: Referral, *, already_open: bool, now
 
 def due_at(policy: ThresholdPolicy, rag: Rag, start: datetime) -> datetime:
     """When work started at `start` with this RAG is due; Red always runs round the clock."""
-    duration = policy.timescales.of(rag)
-    calendar = policy.working_hours
-    if calendar is not None and rag in calendar.applies_to:
-        return calendar.add(start, duration)
-    return start + duration
+    return shared_due_at(policy.timescales, policy.working_hours, rag, start)

@@ -90,6 +90,12 @@
           el("p", {}, "Concerns: " + r.concerns.map(words).join(", ") +
             (r.indicators.length ? "; indicators: " + r.indicators.map(words).join(", ") : "")),
           el("p", {}, r.narrative))));
+      // What the rating was, when it changed, why and by whom (from the assembled case).
+      document.getElementById("rating-history").replaceChildren(...(c.rating_history.length ?
+        c.rating_history.map(e => el("li", { "data-cause": e.cause },
+          e.previous_rag ? rag(e.previous_rag) : null, e.previous_rag ? " → " : null, rag(e.rag),
+          ` ${words(e.cause)}, ${new Date(e.at).toLocaleString()}, by ${e.by}: ${e.why}`)) :
+        [el("li", {}, "Rated " + c.rag + "; the history comes with the assembled case.")]));
       document.getElementById("missing").textContent = c.missing.length
         ? "Missing at assembly: " + c.missing.join(", ") : (c.stage === "GATHERING" ? "" : "Every agency asked has answered.");
       document.getElementById("agencies").replaceChildren(...c.agency_detail.map(a =>

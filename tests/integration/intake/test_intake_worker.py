@@ -106,7 +106,7 @@ def hub(module_hub: SecuredHub, hub_config: HubConfig, tmp_path_factory: pytest.
         "MASH_INTAKE_USE_WORKING_HOURS": "false",
     }
     worker = ServiceProcess("intake", ["-m", "services.intake", "worker", "-l", "info"], env, workdir)
-    topics = [kafka.topics.triaged, kafka.topics.deadletter, kafka.topics.audit,
+    topics = [*kafka.topics.triaged_lanes, kafka.topics.deadletter, kafka.topics.audit,
               *(kafka.topics.outcomes(r) for r in hub_config.outcome_recipients)]
     reader = TopicReader(kafka, topics)
     worker.start()
@@ -256,13 +256,15 @@ def test_referral_about_a_child_with_an_open_case_joins_it(
                  concerns=[Concern.PHYSICAL_ABUSE], indicators=[Indicator.CHILD_DISCLOSURE])
     hub.send(r.referral_id, encode(r), source="police-niche")
     out = hub.outputs(6)
+    # Rated Red: on Red's own lane to enrichment (#19).
     assert summary(out) == Counter({
-        "referrals.triaged": 1, "outcomes.police-niche:RECEIVED": 1, "audit:REFERRAL_RECEIVED": 1,
+        "referrals.triaged.red": 1, "outcomes.police-niche:RECEIVED": 1, "audit:REFERRAL_RECEIVED": 1,
         "audit:REFERRAL_LINKED": 1, "audit:REFERRAL_RATED": 1, "audit:NOTIFICATION_SENT": 1,
     })
     t: TriagedReferral = only(out, TriagedReferral)
     assert t.case_id == first.triaged.case_id and t.opened_at == first.triaged.opened_at
     assert t.linked_case is not None and t.linked_case.match is match
+    assert t.linked_case.opened_by == first.referral.referral_id
     assert t.rag is Rag.RED and t.due_at <= first.triaged.due_at
     assert {f.rule_id for f in t.fired_rules} >= {"red-disclosed-abuse", "amber-already-open"}
     note: OutcomeNotification = only(out, OutcomeNotification)

@@ -174,7 +174,7 @@ def test_kit_cli_passes_on_simulated_agencies(provisioned: KafkaSettings, secure
             cwd=ROOT, capture_output=True, text=True, timeout=120)
         print(out.stdout, out.stderr)
         assert out.returncode == 0
-        assert out.stdout.count("PASS") == 7 and "CONTRACT MET" in out.stdout
+        assert out.stdout.count("PASS") == 8 and "CONTRACT MET" in out.stdout
         assert "PASS  partitioning" in out.stdout
     finally:
         sim.stop()
@@ -188,7 +188,8 @@ def broken_adapter(kafka: KafkaSettings, agency: str,
                    fault: str) -> tuple[threading.Event, threading.Thread]:
     """A hand-written adapter that breaks the contract: 'wrong-id' answers with a fresh
     request_id; 'crash-on-garbage' decodes without a dead-letter path and dies on garbage;
-    'wrong-partition' picks its own partition instead of murmur2 of the key."""
+    'wrong-partition' picks its own partition instead of murmur2 of the key; 'ignores-revisions'
+    answers every record it reads, superseded revisions and the hub's notices included."""
     stop = threading.Event()
     serde = AvroSerde()
     consumer = Consumer(kafka.confluent_config(**{
@@ -279,3 +280,14 @@ def test_kit_fails_adapter_whose_answers_land_on_the_wrong_partition(
     assert not results["partitioning"].passed
     assert "murmur2 of its key gives" in results["partitioning"].detail
     assert not report.passed
+
+
+def test_kit_fails_adapter_that_answers_superseded_revisions(
+        provisioned: KafkaSettings, secured_hub: SecuredHub, broken: Callable[[str, str], None]) -> None:
+    broken("police", "ignores-revisions")
+    report = run_contract_kit(secured_hub.contract_kit, KitOptions(agency="police", timeout_s=15,
+                                                      checks=("supersession",)))
+    print("\n" + report.render())
+    [result] = report.results
+    assert not result.passed and "answered 3 times" in result.detail
+

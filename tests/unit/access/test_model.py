@@ -24,7 +24,7 @@ def model(hub: HubConfig) -> list[Principal]:
 
 def every_topic(hub: HubConfig) -> list[str]:
     return [s.name for s in topic_specs(NAMES, sorted(hub.agencies), hub.outcome_recipients,
-                                        sorted(hub.source_systems))]
+                                        sorted(hub.source_systems), sorted(hub.hub_systems))]
 
 
 def readable(p: Principal, hub: HubConfig) -> set[str]:
@@ -62,13 +62,16 @@ def test_a_source_system_writes_only_its_referrals_and_reads_only_its_outcomes(
 
 def test_a_hub_system_reads_assembled_cases_and_writes_decisions(model: list[Principal], hub: HubConfig) -> None:
     p = by_party(model, Kind.HUB, "case-management")
-    assert readable(p, hub) == {NAMES.assembled}
-    assert writable(p, hub) == {NAMES.decisions, NAMES.deadletter}
+    # Its own outcomes: a refused rating change is told there (#19).
+    assert readable(p, hub) == {NAMES.assembled, NAMES.outcomes("case-management")}
+    assert writable(p, hub) == {NAMES.decisions, NAMES.ratings("case-management"), NAMES.deadletter}
 
 
 @pytest.mark.parametrize(("service", "reads", "writes"), [
-    ("intake", {"referrals.*"}, {"referrals.triaged", "outcomes.<sources>", "deadletter", "audit"}),
-    ("enrichment", {"referrals.triaged", "responses.*"}, {"requests.*", "cases.assembled", "deadletter", "audit"}),
+    ("intake", {"referrals.*"}, {"referrals.triaged", "referrals.triaged.red", "outcomes.<sources>",
+                                 "deadletter", "audit"}),
+    ("enrichment", {"referrals.triaged", "referrals.triaged.red", "responses.*", "ratings.*"},
+     {"requests.*", "cases.assembled", "outcomes.<hub systems>", "deadletter", "audit"}),
     ("routing", {"cases.assembled", "decisions"}, {"outcomes.*", "deadletter", "audit"}),
 ])
 def test_each_service_gets_exactly_what_it_consumes_and_produces(
@@ -86,6 +89,10 @@ def test_each_service_gets_exactly_what_it_consumes_and_produces(
                 out |= {NAMES.outcomes(r) for r in hub.outcome_recipients}
             elif pattern == "outcomes.<sources>":
                 out |= {NAMES.outcomes(s) for s in hub.source_systems}
+            elif pattern == "ratings.*":
+                out |= {NAMES.ratings(h) for h in hub.hub_systems}
+            elif pattern == "outcomes.<hub systems>":
+                out |= {NAMES.outcomes(h) for h in hub.hub_systems}
             else:
                 out.add(f"hub1.mash.{pattern}")
         return out
@@ -123,7 +130,7 @@ def test_operations_read_only_writes_nothing_and_replay_writes_only_inbound_topi
 
 def test_the_board_reads_what_it_shows_and_writes_nothing(model: list[Principal], hub: HubConfig) -> None:
     board = by_party(model, Kind.BOARD, "case-board")
-    shown = {NAMES.triaged, NAMES.assembled, NAMES.decisions,
+    shown = {NAMES.triaged, NAMES.triaged_red, NAMES.assembled, NAMES.decisions,
              *[NAMES.requests(a, rag) for a in hub.agencies for rag in Rag],
              *[NAMES.responses(a) for a in hub.agencies]}
     assert readable(board, hub) == shown

@@ -136,3 +136,34 @@ def test_passwords_are_kept_as_scrypt_hashes() -> None:
     assert check_password("correct horse", stored)
     assert not check_password("wrong", stored)
     assert not check_password("x", "garbage")
+
+
+def test_a_re_rated_request_moves_the_card_and_the_notice_changes_nothing() -> None:
+    board = Board()
+    green = request("c9", "police", rag=Rag.GREEN, due_min=600)
+    board.apply(green)
+    red = green.model_copy(update={"rag": Rag.RED, "revision": 1, "supersedes_rag": Rag.GREEN,
+                                   "respond_by": T0 + timedelta(minutes=60)})
+    notice = green.model_copy(update={"revision": 1, "superseded": True, "superseded_by_rag": Rag.RED})
+    assert board.apply(red)
+    assert not board.apply(notice)
+    assert not board.apply(green)  # the old revision, redelivered
+    card = board.cases["c9"]
+    assert card.rag is Rag.RED and card.due_at == T0 + timedelta(minutes=60)
+    assert card.asks["police"].request.revision == 1
+    assert [r["rag"] for r in pending_requests(board, "police", T0)] == ["RED"]
+
+
+def test_the_case_view_shows_the_rating_history() -> None:
+    from mash_common.contracts import RatingCause, RatingEntry
+    board = Board()
+    history = [RatingEntry(at=T0, rag=Rag.GREEN, cause=RatingCause.TRIAGE, rationale="default",
+                           decided_by="mash-hub intake"),
+               RatingEntry(at=T0 + timedelta(minutes=5), rag=Rag.RED, previous_rag=Rag.GREEN,
+                           cause=RatingCause.MANAGER, rationale="Escalating incidents",
+                           decided_by="MASH team manager", reference="CHG-1")]
+    board.apply(assembled("c8", 1, []).model_copy(update={"rating_history": history}))
+    view = case_view(board, "c8", T0)
+    assert view is not None
+    assert [(e["previous_rag"], e["rag"], e["cause"], e["by"]) for e in view["rating_history"]] == [
+        (None, "GREEN", "TRIAGE", "mash-hub intake"), ("GREEN", "RED", "MANAGER", "MASH team manager")]

@@ -5,6 +5,7 @@ it is installed."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -119,7 +120,9 @@ def test_lag_exporter_metrics_are_in_the_contract() -> None:
 promtool = shutil.which("promtool")
 
 
-@pytest.mark.skipif(promtool is None, reason="promtool not installed (Debian: prometheus)")
+# In CI (.ci/run installs Debian's prometheus) a missing promtool fails; elsewhere it skips.
+@pytest.mark.skipif(promtool is None and os.environ.get("CI") != "true",
+                    reason="promtool not installed (Debian: prometheus)")
 @pytest.mark.parametrize("args", [
     ["check", "rules", "alerts.yml"],
     ["check", "config", "--syntax-only", "prometheus.yml"],

@@ -187,6 +187,12 @@ class AuditAction(StrEnum):
     CONSENT_OVERRIDE_IGNORED = "CONSENT_OVERRIDE_IGNORED"
     # Two different first referrals produced one case id: refused, never merged.
     CASE_ID_COLLISION = "CASE_ID_COLLISION"
+    # Evidence (docs/evidence.md): the audit store blanked an event's personal fields; its
+    # content hash stays in the chain, so the chain still verifies and shows the redaction.
+    RECORD_REDACTED = "RECORD_REDACTED"
+    CASE_ERASED = "CASE_ERASED"
+    CASE_RECTIFIED = "CASE_RECTIFIED"
+    RETENTION_PURGED = "RETENTION_PURGED"
 
 
 class ConsentRule(StrEnum):
@@ -459,6 +465,8 @@ class AuditEvent(Contract):
     consent_status: str | None = None
     category_terms: list[CategoryTerms] = Field(default_factory=list)
     consent_override: ConsentOverride | None = None
+    key_id: str | None = None
+    signature: str | None = None
 
 
 # Every record that travels on a topic on its own, by Avro name.

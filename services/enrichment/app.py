@@ -24,6 +24,7 @@ import faust
 from faust.types import TP, EventT, StreamT
 from prometheus_client import CollectorRegistry
 
+from mash_common.audittrail import AuditKeys
 from mash_common.contracts import (
     AuditAction,
     Completeness,
@@ -87,14 +88,16 @@ class Enrichment:
     """Carries out what logic.apply decides: decode, apply, send, flush, store, count."""
 
     def __init__(self, app: faust.App, settings: EnrichmentSettings, rules: Rules,
-                 metrics: EnrichmentMetrics, agencies: Sequence[str]) -> None:
+                 metrics: EnrichmentMetrics, agencies: Sequence[str],
+                 audit_keys: AuditKeys | None = None) -> None:
         self.app = app
         self.settings = settings
         self.rules = rules
         self.metrics = metrics
         self.names = settings.kafka.topics
         self.serde = AvroSerde()
-        self.publisher = Publisher(app, self.serde, self.names, STAGE, metrics.registry)
+        self.publisher = Publisher(app, self.serde, self.names, STAGE, metrics.registry,
+                                   audit_keys)
         self.table = app.Table(
             "gather", default=None, partitions=PIPELINE_PARTITIONS,
             key_type=bytes, value_type=bytes,  # serialised raw: the app default (build_app)
@@ -380,7 +383,8 @@ def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None 
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    service = Enrichment(app, settings, rules, metrics, sorted(hub.agencies))
+    service = Enrichment(app, settings, rules, metrics, sorted(hub.agencies),
+                         AuditKeys.from_env())
     names = settings.kafka.topics
     # Triaged referrals and each agency's own response topic, all co-partitioned by case_id;
     # the topic an answer came on (only that agency may write it) says who answered.

@@ -23,6 +23,7 @@ import faust
 from faust.types import EventT, StreamT, TableT
 from prometheus_client import CollectorRegistry
 
+from mash_common.audittrail import AuditKeys
 from mash_common.contracts import AuditAction, Referral, ReferrerType, utcnow
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
@@ -54,7 +55,8 @@ class Intake:
     def __init__(self, app: faust.App, settings: IntakeSettings, policy: ThresholdPolicy,
                  rules: Rules, metrics: IntakeMetrics, serde: AvroSerde,
                  recipients: RecipientPolicy | None = None,
-                 kinds: dict[str, ReferrerType] | None = None) -> None:
+                 kinds: dict[str, ReferrerType] | None = None,
+                 audit_keys: AuditKeys | None = None) -> None:
         self.settings = settings
         self.recipients = recipients or RecipientPolicy(version="least")
         self.kinds = kinds or {}
@@ -63,7 +65,7 @@ class Intake:
         self.metrics = metrics
         self.serde = serde
         self.names = settings.kafka.topics
-        self.publisher = Publisher(app, serde, self.names, STAGE, metrics.registry)
+        self.publisher = Publisher(app, serde, self.names, STAGE, metrics.registry, audit_keys)
         self.link_topic = app.topic(
             f"{app.conf.id}-link", internal=True, partitions=PIPELINE_PARTITIONS,
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
@@ -252,7 +254,8 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
     app = build_app(STAGE, settings.kafka, datadir=settings.datadir)
     recipients = load_recipient_policy(settings.recipient_policy)
     kinds = {system: entry.kind for system, entry in hub.source_systems.items()}
-    intake = Intake(app, settings, policy, rules, metrics, AvroSerde(), recipients, kinds)
+    intake = Intake(app, settings, policy, rules, metrics, AvroSerde(), recipients, kinds,
+                    AuditKeys.from_env())
     names = settings.kafka.topics
     # One topic per source system: the topic, which only its owner may write, says who sent.
     referrals = app.topic(*[names.referrals(s) for s in sorted(hub.source_systems)],

@@ -18,6 +18,7 @@ import faust
 from faust.types import EventT, StreamT
 from prometheus_client import CollectorRegistry
 
+from mash_common.audittrail import AuditKeys
 from mash_common.contracts import (
     AssembledCase,
     AuditAction,
@@ -291,7 +292,7 @@ def create_app(
     router = Router(
         table=cases,
         parked=parked,
-        publisher=Publisher(app, serde, names, STAGE, metrics.registry),
+        publisher=Publisher(app, serde, names, STAGE, metrics.registry, AuditKeys.from_env()),
         serde=serde,
         names=names,
         roster=Roster.from_hub(hub),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -23,11 +24,11 @@ from mash_common.errors import ConfigError
 from mash_common.serde import AvroSerde
 
 
-def event(n: int, case_id: str | None = "CASE-1", **extra: object) -> AuditEvent:
+def event(n: int, case_id: str | None = "CASE-1", **extra: Any) -> AuditEvent:
     return AuditEvent(event_id=f"ev-{n}", at=utcnow(), actor="mash-hub/enrichment",
                       action=AuditAction.REQUEST_SENT, case_id=case_id, agency="police",
                       legal_basis="Children Act 1989 s47", data_categories=["crime"],
-                      reference=f"req-{n}", detail=f"detail {n}", **extra)  # type: ignore[arg-type]
+                      reference=f"req-{n}", detail=f"detail {n}", **extra)
 
 
 @pytest.fixture
@@ -46,8 +47,9 @@ def test_signature_survives_avro_and_catches_any_change(keys: AuditKeys) -> None
     back = serde.decode(serde.encode(signed), AuditEvent)
     assert keys.check(back) is None
     assert content_hash(back) == content_hash(signed)
-    for change in ({"detail": "other"}, {"agency": "health"}, {"action": AuditAction.REFUSAL},
-                   {"data_categories": []}, {"case_id": "CASE-2"}):
+    changes: list[dict[str, object]] = [{"detail": "other"}, {"agency": "health"}, {"action": AuditAction.REFUSAL},
+                   {"data_categories": []}, {"case_id": "CASE-2"}]
+    for change in changes:
         assert keys.check(back.model_copy(update=change)) is SignatureProblem.BAD_SIGNATURE
     assert keys.check(event(2)) is SignatureProblem.UNSIGNED
     assert keys.check(signed.model_copy(update={"key_id": "nope"})) is SignatureProblem.UNKNOWN_KEY

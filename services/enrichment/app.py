@@ -153,7 +153,13 @@ class Enrichment:
         raw = event.value if isinstance(event.value, bytes) else None
         role = "triaged" if pos.topic == self.names.triaged else "responses"
         if raw is None:
-            await self._reject(role, pos, key, raw, "EMPTY", "message has no value")
+            if key is None:
+                await self._reject(role, pos, key, raw, "EMPTY", "message has no value")
+                return role, False
+            # A tombstone: the case is erased (mash_ops.erasure). On the triaged topic it
+            # removes the case's state; on a response topic there is nothing of ours to do.
+            if role == "triaged":
+                await self._erase(key.decode("utf-8"), pending, pos)
             return role, False
         ev: Event
         try:
@@ -189,6 +195,16 @@ class Enrichment:
         if outcome.state is not None and outcome.state != state:
             pending[case_id] = outcome.state
         return role, sent
+
+    async def _erase(self, case_id: str, pending: dict[str, GatherState], pos: Position) -> None:
+        state = pending.pop(case_id, None) or self.store.get(case_id)
+        if state is None:
+            return
+        await self.publisher.audit(AuditAction.CASE_ERASED, case_id=case_id,
+                                   detail=f"enrichment: gather state removed (tombstone at {pos})")
+        await self.app.producer.flush()  # the record of the purge first, then the purge
+        self.store.delete(state)
+        logger.info("case %s erased from the gather state at %s", case_id, pos)
 
     def _too_big(self, outcome: Outcome) -> str | None:
         """Why the step's state or assembled case would exceed the record size the producer
@@ -267,6 +283,11 @@ class Enrichment:
             async with self.lock:
                 current = self.store.get(case_id)
                 if current is not None and forgettable(current, utcnow(), self.keep_for):
+                    await self.publisher.audit(
+                        AuditAction.RETENTION_PURGED, case_id=case_id,
+                        detail=f"enrichment: gather state removed, {self.keep_for} after the "
+                               "deadline (forget_assembled_after_s)")
+                    await self.app.producer.flush()
                     self.store.delete(current)
                     self.metrics.forgotten.inc()
                     logger.info("case %s forgotten: assembled, retention after its deadline over",

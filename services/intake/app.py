@@ -49,6 +49,8 @@ from services.intake.validation import Problem, Rules
 logger = logging.getLogger(__name__)
 
 STAGE = "intake"
+# On a link-topic tombstone: the case to forget (mash_ops.erasure writes it).
+ERASE_HEADER = "mash-erase-case"
 class Intake:
     """The agents' bodies: decode, call logic, encode, send, count."""
 
@@ -86,6 +88,9 @@ class Intake:
         sender = self.names.referral_sender(position.topic)
         if sender is None or sender not in self.rules.known_sources:
             raise RuntimeError(f"{position.topic} is not a known source system's topic")
+        if value is None:
+            await self._forget_referral(key, position)
+            return
         try:
             referral = self.serde.decode(value or b"", Referral)
         except SerdeError as exc:
@@ -182,6 +187,45 @@ class Intake:
                                    reference=referral_id, agency=recipient,
                                    detail=f"REJECTED {note.notification_id}")
 
+    # Erasure and retention (mash_ops.erasure) -----------------------------------------
+
+    async def _forget_referral(self, key: bytes | None, position: Position) -> None:
+        """A tombstone on a referral topic: erasure (or retention) of that referral. What
+        admission remembers of it goes; nothing is dead-lettered, nobody is told."""
+        if key is None or self.seen.get(key) is None:
+            return
+        await self.publisher.audit(AuditAction.CASE_ERASED, case_id=None, reference=key.decode(),
+                                   detail=f"intake: admission state of the referral removed "
+                                          f"(tombstone at {position})")
+        await self.publisher.flush()  # the record of the purge first, then the purge
+        del self.seen[key]
+
+    async def _forget_case(self, key: bytes, position: Position) -> None:
+        """A tombstone on the link topic, keyed by the child's blocking key, naming the case in
+        its ERASE_HEADER: the case leaves the block (so no later referral links to it) and
+        its referrals leave the triage dedupe table."""
+        case_id = dict(position.headers).get(ERASE_HEADER, b"").decode() or None
+        raw = self.cases.get(key)
+        if case_id is None or raw is None:
+            return
+        block = Block.model_validate_json(raw)
+        gone = [c for c in block.cases if c.case_id == case_id]
+        if not gone:
+            return
+        await self.publisher.audit(AuditAction.CASE_ERASED, case_id=case_id,
+                                   detail=f"intake: linking state of the case removed "
+                                          f"(tombstone at {position})")
+        await self.publisher.flush()
+        kept = Block(cases=[c for c in block.cases if c.case_id != case_id])
+        if kept.cases:
+            self.cases[key] = kept.model_dump_json().encode()
+        else:
+            del self.cases[key]
+        for case in gone:
+            for referral_id in case.referral_ids:
+                if self.triaged.get(referral_id.encode()) is not None:
+                    del self.triaged[referral_id.encode()]
+
     def _rule(self, recipient: str) -> KindRule:
         return self.recipients.rule_for(self.kinds.get(recipient, ReferrerType.OTHER))
 
@@ -189,6 +233,9 @@ class Intake:
 
     async def on_link(self, key: bytes | None, value: bytes | None, position: Position) -> None:
         started = perf_counter()
+        if value is None:
+            await self._forget_case(key or b"", position)
+            return
         # Admission wrote these bytes after decoding them: a failure here is a bug, not poison.
         referral = self.serde.decode(value or b"", Referral)
         id_key = referral.referral_id.encode()

@@ -142,8 +142,16 @@ class Router:
         value: bytes | None = event.value
         if value is None:
             # A tombstone on the compacted topic: the case has been erased; forget it too.
-            if key is not None and key in self._table:
-                del self._table[key]
+            if key is not None and (key in self._table or self._parked.get(key) is not None):
+                await self._publisher.audit(
+                    AuditAction.CASE_ERASED, case_id=key.decode("utf-8"),
+                    detail=f"routing: case state and held decisions removed (tombstone at {pos})")
+                await self._publisher.flush()  # the record of the purge first, then the purge
+                if key in self._table:
+                    del self._table[key]
+                held = self._parked.get(key)
+                if held is not None:
+                    write_table(self._parked, ParkedDecisions.from_bytes(held).partition, key, None)
             return
         try:
             case = self._serde.decode(value, AssembledCase)
@@ -207,7 +215,9 @@ class Router:
         key: bytes | None = event.key  # raw topic: bytes
         value: bytes | None = event.value
         if value is None:
-            await self._reject(pos, key, value, "EMPTY", "no value")
+            if key is None:
+                await self._reject(pos, key, value, "EMPTY", "no value")
+            # else a tombstone: the case's erasure, which its assembled-case tombstone carries out
             return
         try:
             decision = self._serde.decode(value, Decision)

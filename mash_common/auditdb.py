@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from mash_common.audittrail import (
     GENESIS,
@@ -46,6 +48,7 @@ REJECTS = "audit_rejected"
 # service or agency and on what legal basis stays: that is the record the law keeps.
 PERSONAL_FIELDS = ("actor", "detail", "reference", "consent_override")
 REDACTED = "[redacted]"
+APPEND_ATTEMPTS = 5
 
 _COMMON_DDL = [
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -277,11 +280,20 @@ class AuditStore:
         """Store one event from mash.audit (idempotent on event_id); a MAC that does not
         hold puts it among the rejected instead, never in a chain."""
         problem = self.keys.check(ev)
-        with self.engine.begin() as conn:
-            if problem is not None:
-                self._reject(conn, source, problem, ev.event_id)
-                return Stored.REJECTED
-            return self._append(conn, ev, chain_of(ev, partition), source)
+        for attempt in range(APPEND_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    if problem is not None:
+                        self._reject(conn, source, problem, ev.event_id)
+                        return Stored.REJECTED
+                    return self._append(conn, ev, chain_of(ev, partition), source)
+            except (IntegrityError, OperationalError):
+                # Another writer (the erasure tool's redaction notes) took the chain's next
+                # number, or held the SQLite lock: read the head again and retry.
+                if attempt == APPEND_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))  # back off before re-reading the head
+        raise AssertionError("unreachable")
 
     def reject(self, source: str, reason: str) -> None:
         """An undecodable record on mash.audit: noted by its position only."""

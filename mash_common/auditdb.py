@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -311,9 +311,26 @@ class AuditStore:
                           "t": utcnow().isoformat()})
 
     def _append(self, conn: Connection, ev: AuditEvent, chain: str, source: str) -> Stored:
+        stored, _ = self._append_row(conn, ev, chain, source)
+        return stored
+
+    def append_with_head(self, ev: AuditEvent, *, partition: int,
+                         source: str) -> tuple[Stored, tuple[str, int, str] | None]:
+        """append(), also returning (chain, number, link) of the row written, if one was."""
+        stored = self.append(ev, partition=partition, source=source)
+        if stored is not Stored.APPENDED:
+            return stored, None
+        chain = chain_of(ev, partition)
+        with self.engine.connect() as conn:
+            row = conn.execute(text(f"SELECT seq, link FROM {TABLE} WHERE event_id = :e"),
+                               {"e": ev.event_id}).one()
+        return stored, (chain, int(row[0]), str(row[1]))
+
+    def _append_row(self, conn: Connection, ev: AuditEvent, chain: str,
+                    source: str) -> tuple[Stored, int]:
         if conn.execute(text(f"SELECT 1 FROM {TABLE} WHERE event_id = :e"),
                         {"e": ev.event_id}).first() is not None:
-            return Stored.DUPLICATE
+            return Stored.DUPLICATE, 0
         head = conn.execute(text(f"SELECT seq, link FROM {TABLE} WHERE chain = :c "
                                  "ORDER BY seq DESC LIMIT 1"), {"c": chain}).first()
         seq, prev = (1, GENESIS) if head is None else (int(head[0]) + 1, str(head[1]))
@@ -327,7 +344,7 @@ class AuditStore:
              "at": ev.at.isoformat(), "action": ev.action.value, "body": event_body(ev),
              "hash": digest, "link": self.keys.link(prev, seq, digest),
              "kid": self.keys.active, "source": source, "stored_at": utcnow().isoformat()})
-        return Stored.APPENDED
+        return Stored.APPENDED, seq
 
     # reading ------------------------------------------------------------------------
 
@@ -353,11 +370,30 @@ class AuditStore:
             return [(str(r[0]), str(r[1])) for r in conn.execute(text(
                 f"SELECT source, reason FROM {REJECTS} ORDER BY source")).all()]
 
-    def verify(self, chain: str) -> ChainReport:
-        return verify_rows(self.rows(chain), self.keys, chain)
+    def heads(self) -> dict[str, tuple[int, str]]:
+        """Each chain's last event: (number, link). The worker keeps these as it appends, so
+        that events removed from the end of a chain (which leave a shorter, valid chain) are
+        found too; a bundle's manifest anchors its head the same way."""
+        with self.engine.connect() as conn:
+            found = conn.execute(text(
+                f"SELECT chain, seq, link FROM {TABLE} t WHERE seq = "
+                f"(SELECT MAX(seq) FROM {TABLE} u WHERE u.chain = t.chain)")).all()
+        return {str(r[0]): (int(r[1]), str(r[2])) for r in found}
 
-    def verify_all(self, chains: Iterable[str] | None = None) -> list[ChainReport]:
-        return [self.verify(c) for c in (chains if chains is not None else self.chains())]
+    def verify(self, chain: str, head: tuple[int, str] | None = None) -> ChainReport:
+        rows = self.rows(chain)
+        report = verify_rows(rows, self.keys, chain)
+        if head is not None and (not rows or (rows[-1].seq, rows[-1].link) != head):
+            report.problems.append(
+                f"chain {chain}: ends at #{rows[-1].seq if rows else 0}, not at #{head[0]} as "
+                "last written (events removed from its end)")
+        return report
+
+    def verify_all(self, heads: dict[str, tuple[int, str]] | None = None) -> list[ChainReport]:
+        """Every chain; with the heads last written, chains that lost their end (or vanished
+        altogether) fail too."""
+        chains = set(self.chains()) | set(heads or {})
+        return [self.verify(c, (heads or {}).get(c)) for c in sorted(chains)]
 
     def verify_head(self, chain: str) -> bool:
         """Cheap check as events arrive: the last two rows of the chain still link."""

@@ -49,6 +49,11 @@ REJECTS = "audit_rejected"
 PERSONAL_FIELDS = ("actor", "detail", "reference", "consent_override")
 REDACTED = "[redacted]"
 APPEND_ATTEMPTS = 5
+# The records of an erasure, a retention purge or a redaction are kept whole: they name no
+# child, only the operator or service that acted and the reference of the request, and
+# they are what shows the erasure happened.
+KEPT_WHOLE = frozenset({AuditAction.RECORD_REDACTED, AuditAction.CASE_ERASED,
+                        AuditAction.RETENTION_PURGED, AuditAction.CASE_RECTIFIED})
 
 _COMMON_DDL = [
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -423,8 +428,8 @@ class AuditStore:
             if row.redacted:
                 continue
             ev = row.event
-            if ev.action is AuditAction.RECORD_REDACTED:
-                continue  # the record of a redaction names no person's data but the operator
+            if ev.action in KEPT_WHOLE:
+                continue
             blanked = _blank(ev, fields)
             body = dumps(blanked).decode("utf-8")
             with self.engine.begin() as conn:

@@ -104,9 +104,9 @@ def tamper_bundle(data: bytes, kind: str, rng: random.Random) -> tuple[bytes, st
             forged = {**source, "event_id": f"forged-{rng.randrange(10**9)}",
                       "event": {**source["event"], "event_id": "forged",
                                 "detail": "an act that never happened",
-                                "signature": "%064x" % rng.getrandbits(256)},
-                      "content_hash": "%064x" % rng.getrandbits(256),
-                      "link": "%064x" % rng.getrandbits(256)}
+                                "signature": f"{rng.getrandbits(256):064x}"},
+                      "content_hash": f"{rng.getrandbits(256):064x}",
+                      "link": f"{rng.getrandbits(256):064x}"}
             what = f"forged event inserted at line {n + 1}"
         lines.insert(n, json.dumps(forged, sort_keys=True, separators=(",", ":")))
     else:
@@ -163,7 +163,7 @@ def tamper_store(pristine: Path, copy: Path, chain: str, kind: str,
             event["event_id"] = row["event_id"] = f"forged-{rng.randrange(10**9)}"
             event["detail"] = "an act that never happened"
             row["body"] = json.dumps(event, sort_keys=True, separators=(",", ":"))
-            row["link"] = "%064x" % rng.getrandbits(256)
+            row["link"] = f"{rng.getrandbits(256):064x}"
             # Make room: shift the later events up by one (highest first, keys are unique).
             for seq in sorted((s for s in seqs if s >= at), reverse=True):
                 db.execute("UPDATE audit_events SET seq = ? WHERE chain = ? AND seq = ?",

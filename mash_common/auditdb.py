@@ -101,10 +101,12 @@ _SQLITE_DDL = [
 _PG_DDL = [
     f"""CREATE OR REPLACE FUNCTION {TABLE}_guard() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = '{TABLE}' AND OLD.redacted = 0
-           AND NEW.redacted = 1
-           AND {" AND ".join(f"NEW.{c} IS NOT DISTINCT FROM OLD.{c}" for c in _UNCHANGED)} THEN
-            RETURN NEW;
+        -- OLD and NEW exist only for row-level UPDATE: look at them only then.
+        IF TG_OP = 'UPDATE' AND TG_LEVEL = 'ROW' AND TG_TABLE_NAME = '{TABLE}' THEN
+            IF OLD.redacted = 0 AND NEW.redacted = 1
+               AND {" AND ".join(f"NEW.{c} IS NOT DISTINCT FROM OLD.{c}" for c in _UNCHANGED)} THEN
+                RETURN NEW;
+            END IF;
         END IF;
         RAISE EXCEPTION '% is append-only: only a redaction may change a row', TG_TABLE_NAME;
     END $$""",

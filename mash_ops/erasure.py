@@ -29,6 +29,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer
 
@@ -41,6 +42,7 @@ from mash_common.errors import ConfigError, MashError, SerdeError
 from mash_common.hubconfig import HubConfig, load_hub_config
 from mash_common.ids import stable_id
 from mash_common.logs import configure_logging
+from mash_common.retention import load_retention
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
 from mash_ops.errors import BrokerUnavailableError
@@ -190,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     erase.add_argument("--reason", required=True,
                        help="why (the request or the decision it rests on); audited")
     retention = sub.add_parser("retention", help="purge every case past its retention period")
-    retention.add_argument("--older-than-days", type=float, required=True,
-                           help="the retention period (config/retention.yaml says which)")
+    retention.add_argument("--older-than-days", type=float, default=None,
+                           help="the retention period (default: case_data_days of "
+                                "config/retention.yaml)")
+    retention.add_argument("--policy", type=Path, default=None,
+                           help="the retention policy (default config/retention.yaml)")
     for p in (erase, retention):
         add_kafka_options(p)
         p.add_argument("--operator", required=True, help="who acts; audited in their name")
@@ -210,10 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "erase":
             reports = eraser.erase(args.case, operator=args.operator, reason=args.reason)
         else:
-            cases = eraser.expired_cases(timedelta(days=args.older_than_days))
-            print(f"{len(cases)} case(s) past {args.older_than_days:g} days")
+            days = args.older_than_days
+            if days is None:
+                days = load_retention(args.policy).case_data_days
+            cases = eraser.expired_cases(timedelta(days=days))
+            print(f"{len(cases)} case(s) past {days:g} days")
             reports = eraser.erase(cases, operator=args.operator, retention=True,
-                                   reason=f"retention period of {args.older_than_days:g} days over")
+                                   reason=f"retention period of {days:g} days over")
         for report in reports:
             print("\n".join(report.lines()))
         if store is None:

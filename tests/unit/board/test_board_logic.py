@@ -136,3 +136,15 @@ def test_passwords_are_kept_as_scrypt_hashes() -> None:
     assert check_password("correct horse", stored)
     assert not check_password("wrong", stored)
     assert not check_password("x", "garbage")
+
+
+def test_an_erased_case_leaves_the_board() -> None:
+    from mash_common.contracts import Rag
+    from services.board.logic import Board
+
+    board = Board()
+    now = datetime.now(UTC)
+    board._card("C-ERASED", Rag.RED, now, now)
+    assert board.forget("C-ERASED") is True
+    assert "C-ERASED" not in board.cases
+    assert board.forget("C-ERASED") is False

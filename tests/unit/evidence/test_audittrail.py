@@ -145,3 +145,11 @@ def test_engine_refuses_updates_through_sqlalchemy_too(store: AuditStore) -> Non
     store.append(store.keys.sign(event(1)), partition=0, source="a[0]@1")
     with pytest.raises(DBAPIError), store.engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET action = 'OTHER'"))
+
+
+def test_the_default_sqlite_store_makes_its_directory(tmp_path: Path, keys: AuditKeys) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'var' / 'auditstore' / 'audit.db'}")
+    create_schema(engine)
+    store = AuditStore(engine, keys)
+    assert store.append(keys.sign(event(1)), partition=0, source="a[0]@1") is Stored.APPENDED
+    assert (tmp_path / "var" / "auditstore" / "audit.db").is_file()

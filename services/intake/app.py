@@ -27,10 +27,19 @@ from mash_common.audittrail import AuditKeys
 from mash_common.contracts import AuditAction, Referral, ReferrerType, utcnow
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
-from mash_common.processing import consume_events
+from mash_common.partitioning import partition_for
+from mash_common.processing import consume_events, guarded
 from mash_common.recipients import KindRule, RecipientPolicy, load_recipient_policy
 from mash_common.serde import AvroSerde
-from mash_common.streams import Position, Publisher, build_app, position_of
+from mash_common.streams import (
+    Position,
+    Publisher,
+    build_app,
+    owned_partitions,
+    position_of,
+    tables_ready,
+    write_table,
+)
 from mash_common.topics import PIPELINE_PARTITIONS
 from services.intake.linking import Block, block_key
 from services.intake.logic import (
@@ -226,6 +235,37 @@ class Intake:
                 if self.triaged.get(referral_id.encode()) is not None:
                     del self.triaged[referral_id.encode()]
 
+    async def prune(self, owned: set[int]) -> int:
+        """Retention of the linking state: remove the cases past their link window from
+        every block on the partitions this worker owns, each removal audited first.
+        Returns how many cases went."""
+        now = utcnow()
+        window = self.settings.link_window
+        removed = 0
+        for key, raw in list(self.cases.data.items()):
+            partition = partition_for(key, PIPELINE_PARTITIONS)
+            if partition not in owned:
+                continue
+            gone = Block.model_validate_json(raw).expired(now, window)
+            if not gone:
+                continue
+            for case in gone:
+                await self.publisher.audit(
+                    AuditAction.RETENTION_PURGED, case_id=case.case_id,
+                    detail="intake: linking state removed, the link window is over")
+            await self.publisher.flush()  # the record of the purge first, then the purge
+            if self.cases.data.get(key) != raw:
+                continue  # triage changed the block meanwhile; the next sweep takes it
+            kept = Block(cases=[c for c in Block.model_validate_json(raw).cases if c not in gone])
+            write_table(self.cases, partition, key,
+                        kept.model_dump_json().encode() if kept.cases else None)
+            for case in gone:
+                for referral_id in case.referral_ids:
+                    if referral_id.encode() in self.triaged.data:
+                        write_table(self.triaged, partition, referral_id.encode(), None)
+            removed += len(gone)
+        return removed
+
     def _rule(self, recipient: str) -> KindRule:
         return self.recipients.rule_for(self.kinds.get(recipient, ReferrerType.OTHER))
 
@@ -316,6 +356,16 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
     @app.agent(intake.link_topic, concurrency=1, name="triage")
     async def triage_agent(stream: StreamT) -> None:
         await consume_events(stream.events(), _each(intake.on_link))
+
+    async def prune() -> None:
+        if tables_ready(app):
+            await intake.prune(owned_partitions(app, intake.link_topic.get_topic_name()))
+
+    prune_guarded = guarded("the linking-state retention sweep", prune)
+
+    @app.timer(interval=settings.prune_interval_s, name="prune-linking-state")
+    async def prune_linking_state() -> None:
+        await prune_guarded()
 
     app.intake = intake  # type: ignore[attr-defined]  # for tests and the REPL
     return app

@@ -12,6 +12,9 @@ one can remove, reorder or insert an event and recompute the links after it. A r
 replaces an event's body but keeps its content hash, so the chain still verifies, and a
 RECORD_REDACTED event later in the same chain says it happened (docs/evidence.md).
 
+Bundles can also be signed with an Ed25519 key (the keys file's "signing": {"id", "ed25519"}),
+so that anyone holding the matching public key can check a bundle without the hub's secret.
+
 Keys come from a JSON file (MASH_AUDIT_KEYS_FILE: {"active": id, "keys": {id: base64}})
 or the environment (MASH_AUDIT_KEYS="id=base64,..." with MASH_AUDIT_KEY_ID the active
 one). Rotation: add a key, make it active; old ids stay so old events still verify.
@@ -56,30 +59,93 @@ class SignatureProblem(StrEnum):
     BAD_SIGNATURE = "BAD_SIGNATURE"
 
 
-def _decode_key(key_id: str, text: str, where: str) -> bytes:
+def _decode_key(key_id: str, text: str, where: str, size: int | None = None) -> bytes:
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ConfigError(f"{where}: audit key {key_id!r} is not base64") from None
+    if size is not None and len(raw) != size:
+        raise ConfigError(f"{where}: key {key_id!r} must be {size} bytes")
     if len(raw) < KEY_BYTES:
         raise ConfigError(f"{where}: audit key {key_id!r} is shorter than {KEY_BYTES} bytes")
     return raw
 
 
+def check_ed25519(public_key: bytes, data: bytes, signature: str | None) -> bool:
+    """Whether signature (base64) is a valid Ed25519 signature of data by public_key."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if not signature:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(base64.b64decode(signature), data)
+    except (InvalidSignature, ValueError, binascii.Error):
+        return False
+    return True
+
+
+def load_public_key(path: Path) -> tuple[str, bytes]:
+    """A bundle verification key file: {"id": ..., "ed25519": base64 public key}."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return str(data["id"]), _decode_key(str(data["id"]), str(data["ed25519"]), str(path), 32)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the public key ({exc.strerror})") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{path}: expected {{\"id\": ..., \"ed25519\": base64}}") from None
+
+
+def new_signing_key(path: Path, key_id: str, public_out: Path) -> None:
+    """Add an Ed25519 bundle signing key to a keys file; write its public key beside."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        PublicFormat,
+    )
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["signing"] = {"id": key_id, "ed25519": base64.b64encode(private).decode("ascii")}
+    _write_private(path, data)
+    public_out.write_text(json.dumps({"id": key_id,
+                                      "ed25519": base64.b64encode(public).decode("ascii")}))
+
+
 class AuditKeys:
     """The hub's MAC keys by id, and which one signs now."""
 
-    def __init__(self, keys: dict[str, bytes], active: str) -> None:
+    def __init__(self, keys: dict[str, bytes], active: str,
+                 signing: tuple[str, bytes] | None = None) -> None:
         if active not in keys:
             raise ConfigError(f"the active audit key {active!r} is not among the keys")
         self._keys = dict(keys)
         self.active = active
+        self._signing = signing  # (id, raw Ed25519 private key), for bundles
+
+    @property
+    def signing_id(self) -> str | None:
+        return self._signing[0] if self._signing else None
+
+    def sign_ed25519(self, data: bytes) -> str | None:
+        """Base64 Ed25519 signature of data with the bundle signing key, if there is one."""
+        if self._signing is None:
+            return None
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.from_private_bytes(self._signing[1])
+        return base64.b64encode(key.sign(data)).decode("ascii")
 
     @classmethod
     def load(cls, settings: AuditKeySettings) -> AuditKeys | None:
         """The configured keys, or None when none are configured. Errors never show a key."""
         keys: dict[str, bytes] = {}
         active = settings.key_id
+        signing: tuple[str, bytes] | None = None
         if settings.keys_file is not None:
             where = str(settings.keys_file)
             try:
@@ -93,6 +159,11 @@ class AuditKeys:
             for key_id, text in data["keys"].items():
                 keys[str(key_id)] = _decode_key(str(key_id), str(text), where)
             active = active or data.get("active")
+            signing_entry = data.get("signing")
+            if isinstance(signing_entry, dict):
+                sid = str(signing_entry.get("id", ""))
+                raw = _decode_key(sid, str(signing_entry.get("ed25519", "")), where, size=32)
+                signing = (sid, raw)
         if settings.keys is not None:
             for number, item in enumerate(settings.keys.get_secret_value().split(","), start=1):
                 if not item.strip():
@@ -104,7 +175,7 @@ class AuditKeys:
                 active = active or key_id
         if not keys:
             return None
-        return cls(keys, active or next(iter(keys)))
+        return cls(keys, active or next(iter(keys)), signing)
 
     @classmethod
     def from_env(cls) -> AuditKeys | None:
@@ -177,6 +248,10 @@ def new_key_file(path: Path, key_id: str) -> None:
             raise ConfigError(f"{path}: key {key_id!r} exists already")
         data["active"] = key_id
     data["keys"][key_id] = base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii")
+    _write_private(path, data)
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

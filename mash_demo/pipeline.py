@@ -17,7 +17,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from mash_common.access import Kind
-from mash_common.audittrail import new_key_file
+from mash_common.audittrail import new_key_file, new_signing_key
 from mash_common.settings import KafkaSettings
 from mash_demo.access import SecuredHub
 from mash_demo.processes import FAUST_READY, ROOT, ServiceProcess
@@ -107,6 +107,11 @@ class PipelineOptions:
         """The run's own audit key (made at start): every service MACs its events with it."""
         return self.run_dir / "audit-keys.json"
 
+    @property
+    def bundle_public_key(self) -> Path:
+        """The public half of the run's bundle signing key: verifies bundles without secrets."""
+        return self.run_dir / "bundles.pub.json"
+
     def env(self, service: str, hub: SecuredHub) -> dict[str, str]:
         upper = service.upper()
         port = str(self.metrics_ports.get(service, 0))  # 0: no /metrics endpoint
@@ -145,6 +150,8 @@ class Pipeline:
         self.options.run_dir.mkdir(parents=True, exist_ok=True)
         if not self.options.audit_keys_file.exists():
             new_key_file(self.options.audit_keys_file, "run-1")
+            new_signing_key(self.options.audit_keys_file, "run-1-bundles",
+                            self.options.bundle_public_key)
         if self.options.audit_store_url is not None:
             store = ServiceProcess("auditstore", ["-m", "services.auditstore"],
                                    self.options.env("auditstore", self.hub), self.options.run_dir)

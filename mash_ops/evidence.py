@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from mash_common.auditdb import AuditStore, Row, open_engine, verify_rows
-from mash_common.audittrail import AuditKeys, dumps, event_from_body
+from mash_common.audittrail import (
+    AuditKeys,
+    check_ed25519,
+    content_hash,
+    dumps,
+    event_from_body,
+    load_public_key,
+)
 from mash_common.contracts import AuditAction, AuditEvent, utcnow
 from mash_common.errors import ConfigError, MashError
 from mash_common.logs import configure_logging
@@ -163,8 +170,13 @@ def export_bundle(store: AuditStore, case_id: str, out: Path, *, exported_by: st
                     for r, line in zip(rows, lines, strict=True)],
         "files": {name: _sha(data) for name, data in files.items()},
         "key_id": store.keys.active,
+        "signing_key_id": store.keys.signing_id,
     }
-    manifest["mac"] = store.keys.mac(dumps(manifest))
+    body = dumps(manifest)
+    manifest["mac"] = store.keys.mac(body)
+    # With a bundle signing key, anyone with its public key can check the manifest, and so
+    # every file and event, without the hub's secret (verify --public-key).
+    manifest["ed25519"] = store.keys.sign_ed25519(body)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bundle:
         bundle.writestr(MANIFEST, json.dumps(manifest, indent=1))
@@ -275,7 +287,29 @@ def _check_chain(lines: list[dict[str, Any]], manifest: dict[str, Any] | None, k
                                 "names (events removed from the end, or added after it)")
 
 
-def verify_bundle(data: bytes, keys: AuditKeys) -> Verdict:
+def _check_contents(lines: list[dict[str, Any]], verdict: Verdict) -> None:
+    """Without the hub's key: each unredacted event must match its own content hash (which
+    the signed manifest vouches for)."""
+    for line in lines:
+        if line.get("redacted"):
+            continue
+        try:
+            event = event_from_body(dumps(line["event"]).decode("utf-8"))
+        except ValueError:
+            verdict.problems.append(f"{EVENTS} line {line['_line']}: not a valid audit event "
+                                    "(altered)")
+            continue
+        if content_hash(event) != line.get("content_hash"):
+            verdict.problems.append(f"{EVENTS} line {line['_line']}: content does not match "
+                                    "its hash (altered)")
+
+
+def verify_bundle(data: bytes, keys: AuditKeys | None,
+                  public_key: tuple[str, bytes] | None = None) -> Verdict:
+    """With the hub's keys: everything, chain links and MACs included. With only the bundle
+    signing key's public half: the signed manifest, and every file and event against it."""
+    if keys is None and public_key is None:
+        raise ConfigError("verifying needs the hub's audit keys or a bundle's public key")
     verdict = Verdict()
     files = _read_zip(data)
     if files is None:
@@ -292,10 +326,19 @@ def verify_bundle(data: bytes, keys: AuditKeys) -> Verdict:
             verdict.problems.append(f"altered: {MANIFEST} is not JSON")
             manifest = None
     if manifest is not None:
-        unsigned = {k: v for k, v in manifest.items() if k != "mac"}
-        problem = keys.check_mac(dumps(unsigned), manifest.get("key_id"), manifest.get("mac"))
-        if problem is not None:
-            verdict.problems.append(f"altered: {MANIFEST} (its MAC does not hold: {problem.value})")
+        unsigned = dumps({k: v for k, v in manifest.items() if k not in ("mac", "ed25519")})
+        if keys is not None:
+            problem = keys.check_mac(unsigned, manifest.get("key_id"), manifest.get("mac"))
+            if problem is not None:
+                verdict.problems.append(
+                    f"altered: {MANIFEST} (its MAC does not hold: {problem.value})")
+        if public_key is not None:
+            if manifest.get("signing_key_id") != public_key[0]:
+                verdict.problems.append(f"{MANIFEST} is not signed by key {public_key[0]} "
+                                        f"(it names {manifest.get('signing_key_id')})")
+            elif not check_ed25519(public_key[1], unsigned, manifest.get("ed25519")):
+                verdict.problems.append(f"altered: {MANIFEST} (its Ed25519 signature does "
+                                        "not hold)")
         listed = manifest.get("files", {})
         for name in sorted(set(files) - {MANIFEST} - set(listed)):
             verdict.problems.append(f"inserted: file {name} is not in the manifest")
@@ -308,7 +351,10 @@ def verify_bundle(data: bytes, keys: AuditKeys) -> Verdict:
     verdict.events = len(lines)
     if manifest is not None:
         _check_against_manifest(lines, manifest, verdict)
-    _check_chain(lines, manifest, keys, verdict)
+    if keys is not None:
+        _check_chain(lines, manifest, keys, verdict)
+    else:
+        _check_contents(lines, verdict)
     return verdict
 
 
@@ -340,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="who exports (recorded in the manifest)")
     verify = sub.add_parser("verify", help="check a bundle; exit 1 if anything was changed")
     verify.add_argument("file", type=Path)
+    verify.add_argument("--public-key", type=Path, default=None,
+                        help="the hub's bundle verification key (JSON); lets anyone verify "
+                             "without the hub's secret keys")
     disclosures = sub.add_parser("disclosures", help="a child's disclosure report, as JSON")
     disclosures.add_argument("--case", action="append", required=True,
                              help="the child's case (repeat for every case of the child)")
@@ -355,7 +404,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.out}: case {args.case}, {count} events")
             return 0
         if args.command == "verify":
-            verdict = verify_bundle(args.file.read_bytes(), _keys())
+            public = load_public_key(args.public_key) if args.public_key else None
+            keys = AuditKeys.from_env() if public is None else None
+            if public is None and keys is None:
+                raise ConfigError("no audit keys: set MASH_AUDIT_KEYS_FILE, or pass --public-key")
+            verdict = verify_bundle(args.file.read_bytes(), keys, public)
             if verdict.ok:
                 print(f"OK: {args.file}, {verdict.events} events, chain and manifest intact")
                 return 0

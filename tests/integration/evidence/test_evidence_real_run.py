@@ -173,6 +173,11 @@ def test_a_real_run_exports_and_verifies_with_the_tools(run: Run) -> None:
     verified = run.tool("mash_ops.evidence", "verify", str(out))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith("OK")
+    # Anyone with the public key verifies it too, without the hub's secret keys.
+    public = run.tool("mash_ops.evidence", "verify", str(out), "--public-key",
+                      str(run.pipeline.options.bundle_public_key),
+                      extra_env={"MASH_AUDIT_KEYS_FILE": "/nonexistent"})
+    assert public.returncode == 0, public.stdout + public.stderr
     with zipfile.ZipFile(out) as bundle:
         names = set(bundle.namelist())
         lines = [json.loads(line) for line in bundle.read("events.jsonl").splitlines()]

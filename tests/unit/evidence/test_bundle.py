@@ -110,3 +110,44 @@ def test_disclosure_report_leaves_out_acts_that_disclose_nothing() -> None:
                        case_id="C")
     assert disclosure_report("C", [event]) == {"case_id": "C", "asked": [], "disclosed": [],
                                                "refused": [], "passed_on": []}
+
+
+def test_anyone_with_the_public_key_can_verify_without_the_hubs_secret(
+        tmp_path: Path, keys: AuditKeys) -> None:
+    from mash_common.audittrail import load_public_key, new_signing_key
+
+    new_signing_key(tmp_path / "keys.json", "bundles-2026", tmp_path / "bundles.pub.json")
+    signer = AuditKeys.load(AuditKeySettings(keys_file=tmp_path / "keys.json"))
+    assert signer is not None and signer.signing_id == "bundles-2026"
+    engine = open_engine(f"sqlite:///{tmp_path / 'signed.db'}")
+    create_schema(engine)
+    store = AuditStore(engine, signer)
+    for n in range(1, 6):
+        event = AuditEvent(event_id=f"s{n}", at=utcnow(), actor="mash-hub/routing",
+                           action=AuditAction.NOTIFICATION_SENT, case_id="C-2", agency="police",
+                           detail=f"DECISION revision {n}")
+        store.append(signer.sign(event), partition=0, source=f"a@{n}")
+    export_bundle(store, "C-2", tmp_path / "C-2.zip", exported_by="test")
+    signed = (tmp_path / "C-2.zip").read_bytes()
+    public = load_public_key(tmp_path / "bundles.pub.json")
+    assert verify_bundle(signed, None, public).ok
+    assert verify_bundle(signed, signer, public).ok
+    figures = run_trials(40, seed=21, trial=lambda kind, rng: not verify_bundle(
+        tamper_bundle(signed, kind, rng)[0], None, public).ok)
+    assert figures == {kind: (40, 40) for kind in KINDS}
+    # A bundle signed by no key, or another, is not vouched for by this one.
+    with zipfile.ZipFile(io.BytesIO(signed)) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    manifest = json.loads(files["manifest.json"])
+    manifest["signing_key_id"] = "bundles-2025"
+    files["manifest.json"] = json.dumps(manifest).encode()
+    renamed = io.BytesIO()
+    with zipfile.ZipFile(renamed, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    assert not verify_bundle(renamed.getvalue(), None, public).ok
+    engine.dispose()
+    unsigned_store = AuditStore(open_engine(f"sqlite:///{tmp_path / 'signed.db'}"), keys)
+    export_bundle(unsigned_store, "C-2", tmp_path / "unsigned.zip", exported_by="test")
+    problems = verify_bundle((tmp_path / "unsigned.zip").read_bytes(), None, public).problems
+    assert any("is not signed by key bundles-2026" in p for p in problems)

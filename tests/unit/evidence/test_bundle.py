@@ -97,6 +97,9 @@ def test_the_command_exits_non_zero_on_a_change(bundle: bytes, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MASH_AUDIT_KEYS_FILE", str(tmp_path / "keys.json"))
+    # main() configures logging onto this test's captured stderr, which pytest closes
+    # afterwards; later tests would log into a closed stream.
+    monkeypatch.setattr("mash_ops.evidence.configure_logging", lambda level: None)
     (tmp_path / "ok.zip").write_bytes(bundle)
     assert main(["verify", str(tmp_path / "ok.zip")]) == 0
     assert capsys.readouterr().out.startswith("OK")

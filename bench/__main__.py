@@ -1,6 +1,9 @@
 """`python -m bench [b1 b2 b3 memory profile gateway] [--quick]`: runs the benchmarks on a local
 secured broker (the bench's own, with a plaintext listener for B1's TLS cost) and writes bench/results/<timestamp>/report.md and report.json.
 
+`python -m bench brokers [--quick]` is the broker fault test on a local three-broker cluster
+of its own (bench/brokers.py); it is not part of the default set.
+
 Benchmarks print figures; they do not pass or fail. See bench/README.md.
 """
 
@@ -68,6 +71,11 @@ def run(ctx: Ctx, chosen: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_given = sys.argv[1:] if argv is None else argv
+    if args_given[:1] == ["brokers"]:
+        from bench import brokers
+
+        return brokers.main(args_given[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("benchmarks", nargs="*", metavar="BENCHMARK",
                         help=f"any of {', '.join(ALL)} (default: all)")

@@ -20,6 +20,11 @@ options win over both.
 
 A test fixture can load this file by path and call start(), stop(), is_running(),
 status() and admin_client_config(); importing it does nothing else.
+
+`--brokers 3` (cluster_start(), cluster_stop(), cluster_status(), cluster_start_node())
+runs a local three-node KRaft cluster instead, secured the same way, in its own home
+(default var/kafka-cluster; MASH_KAFKA_CLUSTER_HOME, MASH_KAFKA_CLUSTER_PORT): see the
+"a local three-broker cluster" section below and docs/deployment.md.
 """
 
 import argparse
@@ -769,6 +774,292 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
+# --- a local three-broker cluster ---------------------------------------------------------
+#
+# `start --brokers 3`: three KRaft nodes (each broker and controller, a three-voter quorum)
+# from the same jars, secured as the single broker is, with the production profile's
+# replication (deploy/kafka/cluster-server.properties.template). One home holds what the
+# nodes share (jars/, tls/, clients/admin.properties, cluster-id, cluster.json) and a
+# node-N/ folder per node (config/, data/, logs/, kafka.pid, kafka.state), so the functions
+# above that take a broker home (status, stop, _wait_ready) work on a node as they are.
+# Node N listens for clients on PORT + 2(N-1) and for the controller quorum on the port after.
+
+CLUSTER_TEMPLATE = KAFKA_DIR / "cluster-server.properties.template"
+DEFAULT_CLUSTER_PORT = 9192
+DEFAULT_CLUSTER_HOME = PROJECT_ROOT / "var" / "kafka-cluster"
+# Three JVMs share a small machine; a fault test's topics need far less than the single
+# broker's test-suite heap.
+CLUSTER_HEAP_OPTS = ["-Xmx1g", "-Xms256m"]
+
+
+def resolve_cluster_home(home: str | os.PathLike[str] | None = None) -> Path:
+    chosen = (home if home is not None
+              else os.environ.get("MASH_KAFKA_CLUSTER_HOME") or DEFAULT_CLUSTER_HOME)
+    return Path(chosen).expanduser().resolve()
+
+
+def resolve_cluster_port(port: int | None = None) -> int:
+    if port is not None:
+        return port
+    raw = os.environ.get("MASH_KAFKA_CLUSTER_PORT")
+    if not raw:
+        return DEFAULT_CLUSTER_PORT
+    try:
+        return int(raw)
+    except ValueError:
+        raise LocalKafkaError(f"MASH_KAFKA_CLUSTER_PORT is not a port number: {raw!r}") from None
+
+
+def node_ports(base: int, node_id: int) -> tuple[int, int]:
+    """(client port, controller port) of a cluster node."""
+    return base + 2 * (node_id - 1), base + 2 * (node_id - 1) + 1
+
+
+def node_home(home: str | os.PathLike[str] | None, node_id: int) -> Path:
+    return resolve_cluster_home(home) / f"node-{node_id}"
+
+
+def _cluster_file(shared: Layout) -> Path:
+    return shared.home / "cluster.json"
+
+
+def _read_cluster(shared: Layout) -> dict[str, int]:
+    try:
+        found = json.loads(_cluster_file(shared).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {k: int(v) for k, v in found.items() if isinstance(v, int)}
+
+
+def cluster_bootstrap(base: int, brokers: int) -> str:
+    return ",".join(f"{HOST}:{node_ports(base, n)[0]}" for n in range(1, brokers + 1))
+
+
+def _write_node_config(shared: Layout, node: Layout, node_id: int, base: int, brokers: int,
+                       password: str) -> None:
+    port, controller_port = node_ports(base, node_id)
+    voters = ",".join(f"{n}@{HOST}:{node_ports(base, n)[1]}" for n in range(1, brokers + 1))
+    text = string.Template(CLUSTER_TEMPLATE.read_text()).substitute(
+        node_id=node_id, voters=voters, port=port, controller_port=controller_port,
+        data_dir=node.data, tls_dir=shared.tls, admin_password=password)
+    node.data.mkdir(parents=True, exist_ok=True)
+    _write_private(node.config, text)
+    # The node's tls/ is the cluster's, so what checks a broker home against its CA
+    # (_wait_ready, is_running) works on a node as it is.
+    if not node.tls.exists():
+        node.tls.symlink_to(shared.tls, target_is_directory=True)
+
+
+def _format_node(shared: Layout, node: Layout, java: str, password: str) -> None:
+    """Format a node's storage once, with the cluster's id and the super user's credential."""
+    if node.meta.is_file():
+        return
+    cluster_id = shared.cluster_id.read_text().strip()
+    result = subprocess.run(
+        [java, *CLUSTER_HEAP_OPTS, f"-Dlog4j.configuration=file:{LOG4J_CONFIG}",
+         "-cp", f"{shared.jars}/*", "kafka.tools.StorageTool", "format",
+         "-t", cluster_id, "-c", str(node.config),
+         "--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).replace(password, "***").strip().splitlines()[-5:]
+        raise LocalKafkaError(f"formatting {node.data} failed: " + " | ".join(detail))
+    node.security_marker.write_text(SECURITY_VERSION + "\n")
+
+
+def _launch_node(shared: Layout, node: Layout, java: str, base: int,
+                 node_id: int) -> subprocess.Popen[bytes]:
+    port, controller_port = node_ports(base, node_id)
+    for needed in (port, controller_port):
+        if not _port_free(needed):
+            raise LocalKafkaError(f"port {needed} on {HOST} (node {node_id}) is already in use; "
+                                  "choose another base with --port / MASH_KAFKA_CLUSTER_PORT")
+    node.logs.mkdir(parents=True, exist_ok=True)
+    if node.server_out.exists():
+        node.server_out.replace(node.logs / "server.out.1")
+    with open(node.server_out, "wb") as out:
+        process = subprocess.Popen(
+            [java, *CLUSTER_HEAP_OPTS, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+             "-Djava.awt.headless=true", f"-Dlog4j.configuration=file:{LOG4J_CONFIG}",
+             f"-Dkafka.logs.dir={node.logs}", "-cp", f"{shared.jars}/*", "kafka.Kafka",
+             str(node.config)],
+            cwd=node.home, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    node.pid_file.write_text(f"{process.pid}\n")
+    node.state_file.write_text(json.dumps(
+        {"pid": process.pid, "port": port, "controller_port": controller_port}))
+    return process
+
+
+def cluster_start(
+    brokers: int = 3,
+    port: int | None = None,
+    home: str | os.PathLike[str] | None = None,
+    timeout: float = 120.0,
+    progress: Callable[[str], None] | None = None,
+) -> str:
+    """Start every node of the local cluster that is not running; return the bootstrap list.
+
+    The nodes start together (a KRaft quorum needs a majority of its voters before any node
+    is ready), then each is waited for as the single broker is.
+    """
+    if brokers < 3:
+        raise LocalKafkaError("a cluster has at least 3 brokers (a 3-voter quorum; replication 3)")
+    base = resolve_cluster_port(port)
+    shared = Layout(resolve_cluster_home(home))
+    say = progress or _say
+    with _locked(shared):
+        recorded = _read_cluster(shared)
+        if recorded and (recorded.get("brokers"), recorded.get("port")) != (brokers, base):
+            raise LocalKafkaError(
+                f"{shared.home} holds a {recorded.get('brokers')}-broker cluster on base port "
+                f"{recorded.get('port')}, not {brokers} on {base}; reset it or choose another --home")
+        version = kafka_version()
+        java = find_java()
+        ensure_jars(shared, version)
+        ensure_tls(shared)
+        password = admin_password(shared)
+        if not shared.cluster_id.is_file():
+            shared.cluster_id.write_text(_new_cluster_id() + "\n")
+        _cluster_file(shared).write_text(json.dumps({"brokers": brokers, "port": base}))
+        bootstrap = cluster_bootstrap(base, brokers)
+        _write_private(shared.admin_properties, client_properties(
+            bootstrap, ADMIN_USER, password, shared.ca_pem,
+            "The local cluster's super user: for administration (users, ACLs, topics) only."))
+        os.chmod(shared.clients, 0o700)
+        launched: dict[int, subprocess.Popen[bytes] | None] = {}
+        started_at = time.monotonic()
+        for node_id in range(1, brokers + 1):
+            node = Layout(shared.home / f"node-{node_id}")
+            current = status(node.home)
+            if current.running:
+                launched[node_id] = None
+                continue
+            _clear_run_files(node)
+            _write_node_config(shared, node, node_id, base, brokers, password)
+            _format_node(shared, node, java, password)
+            launched[node_id] = _launch_node(shared, node, java, base, node_id)
+        say(f"Starting a {brokers}-broker Kafka {version} cluster on {bootstrap} (SASL_SSL, "
+            f"SCRAM-SHA-512; replication 3, min.insync.replicas 2)...")
+        for node_id, process in launched.items():
+            node = Layout(shared.home / f"node-{node_id}")
+            pid = process.pid if process is not None else status(node.home).pid
+            if pid is None:
+                raise LocalKafkaError(f"node {node_id} stopped while the cluster started")
+            _wait_ready(node, pid, node_ports(base, node_id)[0], timeout, say, process=process)
+        say(f"Ready in {time.monotonic() - started_at:.1f} s.")
+        return bootstrap
+
+
+def cluster_start_node(node_id: int, home: str | os.PathLike[str] | None = None,
+                       timeout: float = 120.0, progress: Callable[[str], None] | None = None) -> int:
+    """(Re)start one node of an existing cluster, e.g. after a fault test killed it; its pid."""
+    shared = Layout(resolve_cluster_home(home))
+    recorded = _read_cluster(shared)
+    if not recorded:
+        raise LocalKafkaError(f"no cluster in {shared.home}: start it with --brokers 3 first")
+    base, brokers = recorded["port"], recorded["brokers"]
+    if not 1 <= node_id <= brokers:
+        raise LocalKafkaError(f"the cluster has nodes 1..{brokers}, not {node_id}")
+    node = Layout(shared.home / f"node-{node_id}")
+    with _locked(node):
+        current = status(node.home)
+        if current.running and current.pid is not None:
+            return current.pid
+        _clear_run_files(node)
+        java = find_java()
+        _write_node_config(shared, node, node_id, base, brokers, admin_password(shared))
+        process = _launch_node(shared, node, java, base, node_id)
+        _wait_ready(node, process.pid, node_ports(base, node_id)[0], timeout,
+                    progress or _say, process=process)
+        return process.pid
+
+
+def cluster_status(home: str | os.PathLike[str] | None = None) -> dict[int, Status]:
+    """Each node's Status (node id -> Status); empty when no cluster was ever started here."""
+    shared = Layout(resolve_cluster_home(home))
+    brokers = _read_cluster(shared).get("brokers", 0)
+    return {n: status(shared.home / f"node-{n}") for n in range(1, brokers + 1)}
+
+
+def cluster_admin_config(home: str | os.PathLike[str] | None = None) -> Path:
+    """The super user's client properties file of the cluster in `home` (every node listed)."""
+    return Layout(resolve_cluster_home(home)).admin_properties
+
+
+def cluster_stop(home: str | os.PathLike[str] | None = None,
+                 grace: float = STOP_GRACE_SECONDS) -> int:
+    """Stop every node; returns how many were running.
+
+    All nodes get SIGTERM at once: one by one, the last would wait for a quorum that has
+    gone before it may shut down. A node SIGSTOPped by a fault test is continued first.
+    """
+    pids = [current.pid for current in cluster_status(home).values() if current.pid is not None]
+    for pid in pids:
+        for signum in (signal.SIGCONT, signal.SIGTERM):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+    deadline = time.monotonic() + grace
+    while any(_pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in pids:
+        if _pid_alive(pid):
+            _say(f"Node (pid {pid}) ignored SIGTERM for {grace:.0f} s; sending SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for node_id in cluster_status(home):
+        stop(node_home(home, node_id), grace)  # reaps and clears the run files
+    return len(pids)
+
+
+def cluster_reset(home: str | os.PathLike[str] | None = None) -> None:
+    """Stop the cluster and delete its nodes' data, config and logs; keep jars and TLS."""
+    shared = Layout(resolve_cluster_home(home))
+    cluster_stop(shared.home)
+    for node in shared.home.glob("node-*"):
+        shutil.rmtree(node, ignore_errors=True)
+    for path in (shared.clients, shared.cluster_id, _cluster_file(shared)):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def _cluster_main(args: argparse.Namespace) -> int:
+    if args.command == "start":
+        bootstrap = cluster_start(args.brokers, args.port, args.home, timeout=args.timeout)
+        print(f"Kafka {kafka_version()} cluster of {args.brokers} listening on {bootstrap} "
+              f"(SASL_SSL); super user settings: {cluster_admin_config(args.home)}")
+    elif args.command == "stop":
+        count = cluster_stop(args.home)
+        print(f"Kafka cluster stopped ({count} nodes were running)" if count
+              else "Kafka cluster not running")
+    elif args.command == "reset":
+        cluster_reset(args.home)
+        print(f"Kafka cluster stopped and data deleted under {resolve_cluster_home(args.home)}")
+    elif args.command == "status":
+        nodes = cluster_status(args.home)
+        if not nodes:
+            print(f"no Kafka cluster in {resolve_cluster_home(args.home)}")
+            return EXIT_NOT_RUNNING
+        ca = Layout(resolve_cluster_home(args.home)).ca_pem
+        for node_id, current in nodes.items():
+            if not current.running:
+                print(f"node {node_id}: not running")
+                continue
+            answers = current.port is not None and broker_answers(current.port, ca=ca)
+            print(f"node {node_id}: pid {current.pid}, port {current.port} (controller "
+                  f"{current.controller_port})" + ("" if answers else " -- NOT answering"))
+        if not all(current.running for current in nodes.values()):
+            return EXIT_NOT_RUNNING
+    elif args.command == "logs":
+        print(_tail(Layout(node_home(args.home, args.node)).server_out, args.lines))
+    return 0
+
+
 # --- command line -------------------------------------------------------------------------
 
 
@@ -787,7 +1078,7 @@ def _follow(path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="local_kafka.py",
-        description="Single-node KRaft Kafka broker from Maven Central jars (no Docker).",
+        description="Single-node KRaft Kafka broker (or, with --brokers 3, a local cluster) from Maven Central jars (no Docker).",
     )
     parser.add_argument("command", choices=["start", "stop", "status", "logs", "reset"])
     parser.add_argument(
@@ -800,9 +1091,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=90.0, help="start timeout, seconds")
     parser.add_argument("-n", "--lines", type=int, default=100, help="logs: how many lines")
     parser.add_argument("-f", "--follow", action="store_true", help="logs: keep following")
+    parser.add_argument("--brokers", type=int, default=1,
+                        help="1 (default): the single development broker; 3 or more: the local "
+                             "cluster (home default var/kafka-cluster, env MASH_KAFKA_CLUSTER_HOME; "
+                             f"base port default {DEFAULT_CLUSTER_PORT}, env MASH_KAFKA_CLUSTER_PORT; "
+                             "node N on base+2(N-1)); stop/status/reset/logs take it too")
+    parser.add_argument("--node", type=int, default=1, help="logs --brokers N: which node")
     args = parser.parse_args(argv)
 
     try:
+        if args.brokers > 1:
+            return _cluster_main(args)
         if args.command == "start":
             bootstrap = start(args.port, args.home, timeout=args.timeout,
                               plaintext_port=args.plaintext_port)

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.errors import MashError
 from mash_common.hubconfig import HubConfig, load_hub_config
-from mash_common.settings import KafkaSettings
+from mash_common.settings import PROFILE_REPLICATION, KafkaSettings, Profile
 from mash_common.topics import TopicSpec, topic_specs
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ def provision(
         futures = admin.create_topics(
             [
                 NewTopic(s.name, num_partitions=s.partitions,
-                         replication_factor=kafka.replication_factor, config=s.config)
+                         replication_factor=kafka.replication_factor,
+                         config=kafka.topic_config(s.config))
                 for s in missing
             ],
             operation_timeout=timeout_s,
@@ -91,12 +92,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=None, help="hub.yaml (default config/hub.yaml)")
     add_kafka_options(parser)
+    parser.add_argument("--profile", choices=[p.value for p in Profile], default=None,
+                        help="durability of the topics created: dev (replication 1) or production "
+                             "(replication 3, min.insync.replicas 2); default $MASH_KAFKA_PROFILE, "
+                             "else dev")
+    parser.add_argument("--replication-factor", type=int, default=None,
+                        help="override the profile's replication factor "
+                             "(default $MASH_KAFKA_REPLICATION_FACTOR, else the profile's)")
+    parser.add_argument("--min-insync-replicas", type=int, default=None,
+                        help="override the profile's min.insync.replicas "
+                             "(default $MASH_KAFKA_MIN_INSYNC_REPLICAS, else the profile's)")
     parser.add_argument("--explain", action="store_true",
                         help="list each topic, its configuration and why; create nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         kafka = kafka_from_args(args)
+        if args.profile is not None:
+            kafka = kafka.with_replication(*PROFILE_REPLICATION[Profile(args.profile)])
+        if args.replication_factor is not None or args.min_insync_replicas is not None:
+            kafka = kafka.with_replication(args.replication_factor or kafka.replication_factor,
+                                           args.min_insync_replicas or kafka.min_insync_replicas)
         hub = load_hub_config(args.config)
         if args.explain:
             for spec in planned_topics(kafka, hub):

@@ -32,6 +32,20 @@ class SecurityProtocol(StrEnum):
 
 SCRAM_SHA_512 = "SCRAM-SHA-512"
 
+
+class Profile(StrEnum):
+    """How durably the hub's topics are stored (docs/operations.md, "Production profile")."""
+
+    # One broker: `make run`, the tests, the demo.
+    DEV = "dev"
+    # Three brokers or more: every record on three, acknowledged by two (producers send
+    # acks=all), so one broker can fail or be restarted without losing an acknowledged record.
+    PRODUCTION = "production"
+
+
+# profile -> (replication factor, min.insync.replicas) of every topic the hub creates
+PROFILE_REPLICATION = {Profile.DEV: (1, 1), Profile.PRODUCTION: (3, 2)}
+
 # librdkafka property -> KafkaSettings field, for client-config files.
 _PROPERTY_FIELDS = {
     "bootstrap.servers": "bootstrap_servers",
@@ -89,7 +103,11 @@ class KafkaSettings(BaseSettings):
                                       "bootstrap_servers"),
     )
     topic_prefix: str = ""
+    # The profile sets the next two unless they are given (MASH_KAFKA_PROFILE=production;
+    # MASH_KAFKA_REPLICATION_FACTOR, MASH_KAFKA_MIN_INSYNC_REPLICAS).
+    profile: Profile = Profile.DEV
     replication_factor: int = 1
+    min_insync_replicas: int = 1
     client_config: Path | None = None
     security_protocol: SecurityProtocol = SecurityProtocol.SASL_SSL
     sasl_mechanism: str = SCRAM_SHA_512
@@ -105,6 +123,25 @@ class KafkaSettings(BaseSettings):
             merged.update(read_client_config(Path(data["client_config"])))
             return merged
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        try:
+            profile = Profile(data.get("profile") or Profile.DEV)
+        except ValueError:
+            return data  # the field's own validation names the allowed values
+        replicas, min_isr = PROFILE_REPLICATION[profile]
+        return {"replication_factor": replicas, "min_insync_replicas": min_isr, **data}
+
+    @model_validator(mode="after")
+    def _durable_enough(self) -> KafkaSettings:
+        if not 1 <= self.min_insync_replicas <= self.replication_factor:
+            raise ValueError(f"min_insync_replicas must be between 1 and the replication factor "
+                             f"({self.replication_factor}), not {self.min_insync_replicas}")
+        return self
 
     @model_validator(mode="after")
     def _secure_enough(self) -> KafkaSettings:
@@ -128,7 +165,24 @@ class KafkaSettings(BaseSettings):
     def as_principal(self, client_config: Path) -> KafkaSettings:
         """The same cluster and prefix, as the principal whose client config is given."""
         return KafkaSettings(bootstrap_servers=self.bootstrap_servers, topic_prefix=self.topic_prefix,
-                             replication_factor=self.replication_factor, client_config=client_config)
+                             profile=self.profile, replication_factor=self.replication_factor,
+                             min_insync_replicas=self.min_insync_replicas,
+                             client_config=client_config)
+
+    def with_replication(self, replication_factor: int, min_insync_replicas: int) -> KafkaSettings:
+        """The same principal, creating topics with this replication (provisioning options)."""
+        if not 1 <= min_insync_replicas <= replication_factor:
+            raise ConfigError(f"min.insync.replicas {min_insync_replicas} needs a replication "
+                              f"factor of at least that, not {replication_factor}")
+        return self.model_copy(update={"replication_factor": replication_factor,
+                                       "min_insync_replicas": min_insync_replicas})
+
+    def topic_config(self, config: dict[str, str]) -> dict[str, str]:
+        """A topic's configuration with the profile's durability added: min.insync.replicas
+        when records are replicated (with one replica the broker's default, 1, is all there is)."""
+        if self.replication_factor <= 1:
+            return dict(config)
+        return {**config, "min.insync.replicas": str(self.min_insync_replicas)}
 
     def with_prefix(self, topic_prefix: str) -> KafkaSettings:
         """The same principal on another hub prefix (tests, demo runs)."""
@@ -182,7 +236,10 @@ class KafkaSettings(BaseSettings):
             # Faust (aiokafka) and Java clients place keys with murmur2; librdkafka's default
             # (CRC32) would put a case's records on other partitions than its state.
             "partitioner": "murmur2_random",
+            # The production profile's durability: a send succeeds only when every in-sync
+            # replica has it (at least min.insync.replicas), and a retry never duplicates.
             "enable.idempotence": True,
+            "acks": "all",
             **extra,
         })
 

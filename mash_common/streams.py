@@ -279,7 +279,8 @@ def ensure_internal_topics(app: faust.App, kafka: KafkaSettings, timeout_s: floa
     if missing:
         futures = admin.create_topics([
             NewTopic(name, num_partitions=wanted[name][0],
-                     replication_factor=kafka.replication_factor, config=wanted[name][1])
+                     replication_factor=kafka.replication_factor,
+                     config=kafka.topic_config(wanted[name][1]))
             for name in missing
         ], operation_timeout=timeout_s, request_timeout=timeout_s)
         for future in futures.values():

@@ -1,0 +1,1 @@
+"""Deployment generators (Kubernetes manifests) rendered from config/."""

@@ -193,6 +193,12 @@ class AuditAction(StrEnum):
     RATING_CHANGE_REFUSED = "RATING_CHANGE_REFUSED"
     # A pending request was re-sent at another RAG; the earlier revision is superseded.
     REQUEST_SUPERSEDED = "REQUEST_SUPERSEDED"
+    # Evidence (docs/evidence.md): the audit store blanked an event's personal fields; its
+    # content hash stays in the chain, so the chain still verifies and shows the redaction.
+    RECORD_REDACTED = "RECORD_REDACTED"
+    CASE_ERASED = "CASE_ERASED"
+    CASE_RECTIFIED = "CASE_RECTIFIED"
+    RETENTION_PURGED = "RETENTION_PURGED"
 
 
 class RatingCause(StrEnum):
@@ -505,6 +511,8 @@ class AuditEvent(Contract):
     consent_status: str | None = None
     category_terms: list[CategoryTerms] = Field(default_factory=list)
     consent_override: ConsentOverride | None = None
+    key_id: str | None = None
+    signature: str | None = None
 
 
 # Every record that travels on a topic on its own, by Avro name.

@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from faust.types import EventT, TopicT
 from prometheus_client import CollectorRegistry
 
+from mash_common.audittrail import AuditKeys
 from mash_common.contracts import (
     AuditAction,
     AuditEvent,
@@ -119,8 +120,12 @@ class Publisher:
     """Encodes contract records and sends them; owns dead-lettering and audit for a stage."""
 
     def __init__(self, app: faust.App, serde: AvroSerde, topics: TopicNames, stage: str,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None,
+                 audit_keys: AuditKeys | None = None) -> None:
         self._app = app
+        # The hub's key MACs every audit event (mash_common.audittrail); without one, events
+        # go unsigned and the audit store counts each as a verification failure.
+        self._audit_keys = audit_keys
         # The same counter name in every service (mash_deadletters_total{stage, reason}).
         self._dead_letters = dead_letter_counter(registry or CollectorRegistry())
         self._serde = serde
@@ -211,6 +216,8 @@ class Publisher:
             category_terms=category_terms or [],
             consent_override=consent_override,
         )
+        if self._audit_keys is not None:
+            event = self._audit_keys.sign(event)
         await self.send(self._names.audit, case_id or reference, event)
 
 

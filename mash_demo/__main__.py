@@ -110,10 +110,12 @@ def run(args: argparse.Namespace) -> int:
         say(f"  {len(secured.topics.created)} topics under prefix '{admin.topic_prefix}'; "
             f"{len(secured.principals)} principals, each with only its own ACLs "
             f"(client configs in {secured.clients_dir})")
+        audit_db = f"sqlite:///{run_dir / 'auditstore' / 'audit.db'}"
         pipeline = Pipeline(secured, PipelineOptions(
             run_dir=run_dir, due_red_s=args.red_s, due_amber_s=args.amber_s,
-            due_green_s=args.green_s))
-        say("[3/6] Services: intake, enrichment, routing (metrics on :9101 :9102 :9103)")
+            due_green_s=args.green_s, audit_store_url=audit_db))
+        say("[3/6] Services: intake, enrichment, routing and the audit store (metrics on :9101 "
+            ":9102 :9103 :9104)")
         pipeline.start(say)
         web = WebFront(secured, run_dir).start()
         say(f"  web: case board {web.board_url}  (log in as {web.logins['staff'].user} / "
@@ -134,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         result = _feed_and_watch(secured, observer, args, run_tag)
         say("[6/6] Summary")
         _summary(observer, result)
+        _evidence(pipeline.options)
         if args.hold and web is not None:
             say(f"Holding: the board is still at {web.board_url}; Ctrl-C to stop everything")
             while True:
@@ -260,6 +263,27 @@ class _NullLive:
 
     def update(self, *_: object) -> None:
         return None
+
+
+def _evidence(options: PipelineOptions) -> None:
+    """What the audit store holds now, and whether every chain verifies."""
+    from mash_common.auditdb import AuditStore, open_engine
+    from mash_common.audittrail import AuditKeys, AuditKeySettings
+
+    keys = AuditKeys.load(AuditKeySettings(keys_file=options.audit_keys_file))
+    if keys is None or options.audit_store_url is None:
+        return
+    engine = open_engine(options.audit_store_url)
+    try:
+        reports = AuditStore(engine, keys).verify_all()
+    finally:
+        engine.dispose()
+    broken = sum(not r.ok for r in reports)
+    say(f"evidence: {sum(r.events for r in reports)} audit events in {len(reports)} hash chains, "
+        + ("every chain verifies" if not broken else f"[red]{broken} chains broken[/red]")
+        + f" (export a case: MASH_AUDIT_KEYS_FILE={options.audit_keys_file} "
+          f"MASH_AUDITSTORE_DATABASE_URL={options.audit_store_url} "
+          "python -m mash_ops.evidence export --case ID --out case.zip)")
 
 
 def _summary(observer: Observer, result: RunResult) -> None:

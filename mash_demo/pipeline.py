@@ -17,14 +17,17 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from mash_common.access import Kind
+from mash_common.audittrail import new_key_file, new_signing_key
 from mash_common.settings import KafkaSettings
 from mash_demo.access import SecuredHub
 from mash_demo.processes import FAUST_READY, ROOT, ServiceProcess
 
+AUDITSTORE_READY = "auditstore ready"  # services.auditstore.app.READY (no import of services)
+
 logger = logging.getLogger(__name__)
 
 SERVICES = ("intake", "enrichment", "routing")
-METRICS_PORTS = {"intake": 9101, "enrichment": 9102, "routing": 9103}
+METRICS_PORTS = {"intake": 9101, "enrichment": 9102, "routing": 9103, "auditstore": 9104}
 
 
 def _local_kafka() -> ModuleType:
@@ -95,12 +98,26 @@ class PipelineOptions:
     metrics_ports: dict[str, int] = field(default_factory=lambda: dict(METRICS_PORTS))
     log_level: str = "info"
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The audit store (services/auditstore) beside the three services, into this database
+    # (a SQLAlchemy URL); None runs without it.
+    audit_store_url: str | None = None
+
+    @property
+    def audit_keys_file(self) -> Path:
+        """The run's own audit key (made at start): every service MACs its events with it."""
+        return self.run_dir / "audit-keys.json"
+
+    @property
+    def bundle_public_key(self) -> Path:
+        """The public half of the run's bundle signing key: verifies bundles without secrets."""
+        return self.run_dir / "bundles.pub.json"
 
     def env(self, service: str, hub: SecuredHub) -> dict[str, str]:
         upper = service.upper()
         port = str(self.metrics_ports.get(service, 0))  # 0: no /metrics endpoint
         env = {
             **hub.env(Kind.SERVICE, service),
+            "MASH_AUDIT_KEYS_FILE": str(self.audit_keys_file),
             f"MASH_{upper}_METRICS_PORT": port,
             f"MASH_{upper}_DATADIR": str(self.run_dir / service / "data"),
         }
@@ -111,6 +128,8 @@ class PipelineOptions:
                 "MASH_INTAKE_DUE_GREEN_S": str(self.due_green_s),
                 "MASH_INTAKE_USE_WORKING_HOURS": "false",
             })
+        if service == "auditstore":
+            env["MASH_AUDITSTORE_DATABASE_URL"] = self.audit_store_url or ""
         if service == "enrichment":
             env["MASH_ENRICHMENT_SWEEP_INTERVAL_S"] = str(self.sweep_interval_s)
             # A case re-rated in flight gets the same timescales intake gives (#19).
@@ -133,6 +152,16 @@ class Pipeline:
 
     def start(self, say: Callable[[str], None], timeout_s: float = 120.0) -> None:
         self.options.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self.options.audit_keys_file.exists():
+            new_key_file(self.options.audit_keys_file, "run-1")
+            new_signing_key(self.options.audit_keys_file, "run-1-bundles",
+                            self.options.bundle_public_key)
+        if self.options.audit_store_url is not None:
+            store = ServiceProcess("auditstore", ["-m", "services.auditstore"],
+                                   self.options.env("auditstore", self.hub), self.options.run_dir)
+            self.workers["auditstore"] = store.start()
+            store.wait_for_log(AUDITSTORE_READY, timeout_s=timeout_s)
+            say(f"  {'auditstore':<11} ready  (log: {store.log_path})")
         for service in SERVICES:
             worker = ServiceProcess(
                 service,
@@ -142,6 +171,8 @@ class Pipeline:
             )
             self.workers[service] = worker.start()
         for service, worker in self.workers.items():
+            if service == "auditstore":
+                continue
             worker.wait_for_log(FAUST_READY, timeout_s=timeout_s)
             say(f"  {service:<11} ready  (log: {worker.log_path})")
 

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mash_common.access import replay_transactional_id
+from mash_common.audittrail import AuditKeys
 from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.contracts import AuditAction, AuditEvent, DeadLetter
 from mash_common.errors import MashError, SerdeError
@@ -83,8 +84,10 @@ class DeadLetterTool:
         *,
         serde: AvroSerde | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        audit_keys: AuditKeys | None = None,
     ) -> None:
         self.kafka = kafka
+        self.audit_keys = audit_keys
         self.serde = serde or AvroSerde()
         self.now = now
         self.topic = kafka.topics.deadletter
@@ -164,6 +167,8 @@ class DeadLetterTool:
                 reference=ref,
                 detail="dead letter inspected with personal data shown (mash_ops.deadletter)",
             )
+            if self.audit_keys is not None:
+                event = self.audit_keys.sign(event)
             # Audit before showing: no record, no disclosure.
             self._produce_plain(self.kafka.topics.audit, ref, self.serde.encode(event))
         return {
@@ -203,6 +208,8 @@ class DeadLetterTool:
                     f"stage {letter.stage}, reason {letter.reason_code})"
                     + (", forced" if previous else "")),
         )
+        if self.audit_keys is not None:
+            event = self.audit_keys.sign(event)
         encoded = self.serde.encode(event)
         producer = Producer(self.kafka.producer_config(**{
             "transactional.id": replay_transactional_id(self.kafka.topic_prefix),
@@ -312,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     p_replay.add_argument("--force", action="store_true", help="replay even if replayed before")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    tool = DeadLetterTool(kafka_from_args(args))
+    tool = DeadLetterTool(kafka_from_args(args), audit_keys=AuditKeys.from_env())
     try:
         if args.command == "list":
             _print_list(tool.entries(args.reason), args.json)

@@ -49,10 +49,11 @@ def list_topics(kafka: KafkaSettings, timeout_s: float = 10.0) -> dict[str, int]
 
 
 def read_topics(
-    kafka: KafkaSettings, topics: list[str], *, timeout_s: float = 60.0
+    kafka: KafkaSettings, topics: list[str], *, timeout_s: float = 60.0, purpose: str = "reader"
 ) -> Iterator[Record]:
-    """Every message now on the topics (missing topics read as empty), then stop."""
-    consumer = throwaway_consumer(kafka, "reader")
+    """Every message now on the topics (missing topics read as empty), then stop. `purpose`
+    names the throwaway group (under the principal's own group prefix)."""
+    consumer = throwaway_consumer(kafka, purpose)
     try:
         try:
             metadata = consumer.list_topics(timeout=10)

@@ -296,6 +296,13 @@ class Adapter:
     def _handle_message(self, msg: Message, rag: Rag) -> None:
         agency = self.settings.agency
         value = msg.value()
+        if value is None and msg.key() is not None:
+            # A tombstone: the hub erased the case. Forget any answer kept for its chases.
+            case_id = (msg.key() or b"").decode("utf-8", errors="replace")
+            for request_id in [r for r, a in self._answers.items() if a.case_id == case_id]:
+                del self._answers[request_id]
+            self._commit(msg)
+            return
         try:
             request = self.serde.decode(value or b"", InformationRequest)
         except SerdeError as exc:

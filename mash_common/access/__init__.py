@@ -16,6 +16,11 @@ Principals (each name under the hub's topic prefix, as topics are):
 - board.case-board: the live case board and the agency response page's view of requests:
   reads exactly what the board shows (triaged referrals, every agency's requests and
   responses, assembled cases, decisions), writes nothing, joins only its own groups;
+- service.auditstore: reads mash.audit, nothing else (no internal topics: not a faust app),
+  joins only its own group;
+- ops.erasure: erasure by an authorised operator: reads the triaged referrals (to find what
+  a case left where), writes tombstones on every topic a case's records are keyed on
+  (case_id or its referral ids) and on intake's link topic, and the audit event saying so;
 - ops.reader: reads every pipeline topic and describes every group (lag, status, the
   dead-letter list), writes nothing;
 - ops.replay: replays dead letters to the topic they came from (transactionally, with the
@@ -148,6 +153,15 @@ def adapter_group(prefix: str, agency: str) -> str:
     return f"{prefix}mash-adapter-{agency}"
 
 
+def auditstore_group(prefix: str) -> str:
+    return f"{prefix}mash-auditstore"
+
+
+def intake_link_topic(prefix: str) -> str:
+    """Intake's internal topic keyed by the child's blocking key (services/intake/app.py)."""
+    return f"{service_app_id(prefix, 'intake')}-link"
+
+
 BOARD_PARTY = "case-board"
 
 
@@ -225,6 +239,12 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
                                 "the live case board (hub staff, wall screen), read-only", group,
                                 board))
 
+    group = auditstore_group(p)
+    auditstore = _Builder().topics([names.audit], R).groups(group).build()
+    principals.append(Principal(f"{p}service.auditstore", Kind.SERVICE, "auditstore",
+                                "keeps mash.audit in the append-only, hash-chained audit store",
+                                group, auditstore))
+
     ops_group = f"{p}mash-ops-"
     reader = (_Builder()
               .topic_prefix(f"{p}mash.", R, DC)
@@ -250,6 +270,21 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
     principals.append(Principal(f"{p}ops.replay", Kind.OPS, "replay",
                                 "operations, privileged: replay dead letters, audited disclosure",
                                 f"{p}mash-ops-replay", replay))
+
+    erasure_group = f"{p}mash-ops-erasure"
+    erasure = (_Builder()
+               .topics(list(names.triaged_lanes), R)
+               .topics([*[names.referrals(s) for s in sources], *names.triaged_lanes, *requests,
+                        *[names.responses(a) for a in agencies], names.assembled,
+                        names.decisions, *[names.ratings(h) for h in hubs],
+                        *[names.outcomes(r) for r in recipients],
+                        *[names.outcomes(h) for h in hubs],
+                        intake_link_topic(p), names.audit], W)
+               .describe_groups(erasure_group)
+               .groups(erasure_group).build())
+    principals.append(Principal(f"{p}ops.erasure", Kind.OPS, "erasure",
+                                "operations, privileged: erase a case (tombstones), audited",
+                                erasure_group, erasure))
 
     if test_tools:
         kit_group = f"{p}mash-contract-kit"

@@ -98,6 +98,12 @@ class Runtime:
 
     def _handle(self, topic: str, key: bytes | None, value: bytes | None) -> None:
         if value is None:
+            # A tombstone: the case is erased (mash_ops.erasure); it leaves the board too.
+            if key is not None:
+                with self.lock:
+                    forgot = self.board.forget(key.decode("utf-8", errors="replace"))
+                if forgot:
+                    self.changes.bump()
             return
         try:
             record = self.serde.decode_any(value)

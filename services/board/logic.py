@@ -82,6 +82,10 @@ class Board:
             card = self.cases[case_id] = Card(case_id, rag, opened_at, due_at)
         return card
 
+    def forget(self, case_id: str) -> bool:
+        """The case was erased (a tombstone under its id): it leaves the board."""
+        return self.cases.pop(case_id, None) is not None
+
     def apply(self, record: Contract) -> bool:
         """Fold one record in; whether the board changed."""
         if isinstance(record, TriagedReferral):

@@ -28,6 +28,7 @@ import faust
 from faust.types import TP, EventT, StreamT
 from prometheus_client import CollectorRegistry
 
+from mash_common.audittrail import AuditKeys
 from mash_common.contracts import (
     AuditAction,
     Completeness,
@@ -98,14 +99,16 @@ class Enrichment:
 
     def __init__(self, app: faust.App, settings: EnrichmentSettings, rules: Rules,
                  metrics: EnrichmentMetrics, agencies: Sequence[str],
-                 hub_systems: Sequence[str] = ()) -> None:
+                 hub_systems: Sequence[str] = (),
+                 audit_keys: AuditKeys | None = None) -> None:
         self.app = app
         self.settings = settings
         self.rules = rules
         self.metrics = metrics
         self.names = settings.kafka.topics
         self.serde = AvroSerde()
-        self.publisher = Publisher(app, self.serde, self.names, STAGE, metrics.registry)
+        self.publisher = Publisher(app, self.serde, self.names, STAGE, metrics.registry,
+                                   audit_keys)
         self.table = app.Table(
             "gather", default=None, partitions=PIPELINE_PARTITIONS,
             key_type=bytes, value_type=bytes,  # serialised raw: the app default (build_app)
@@ -167,7 +170,13 @@ class Enrichment:
         else:
             role = "responses"
         if raw is None:
-            await self._reject(role, pos, key, raw, "EMPTY", "message has no value")
+            if key is None:
+                await self._reject(role, pos, key, raw, "EMPTY", "message has no value")
+                return role, False
+            # A tombstone: the case is erased (mash_ops.erasure). On the triaged topic it
+            # removes the case's state; on a response topic there is nothing of ours to do.
+            if role == "triaged":
+                await self._erase(key.decode("utf-8"), pending, pos)
             return role, False
         ev: Event
         try:
@@ -208,6 +217,16 @@ class Enrichment:
         if outcome.state is not None and outcome.state != state:
             pending[case_id] = outcome.state
         return role, sent
+
+    async def _erase(self, case_id: str, pending: dict[str, GatherState], pos: Position) -> None:
+        state = pending.pop(case_id, None) or self.store.get(case_id)
+        if state is None:
+            return
+        await self.publisher.audit(AuditAction.CASE_ERASED, case_id=case_id,
+                                   detail=f"enrichment: gather state removed (tombstone at {pos})")
+        await self.app.producer.flush()  # the record of the purge first, then the purge
+        self.store.delete(state)
+        logger.info("case %s erased from the gather state at %s", case_id, pos)
 
     def _too_big(self, outcome: Outcome) -> str | None:
         """Why the step's state or assembled case would exceed the record size the producer
@@ -286,6 +305,11 @@ class Enrichment:
             async with self.lock:
                 current = self.store.get(case_id)
                 if current is not None and forgettable(current, utcnow(), self.keep_for):
+                    await self.publisher.audit(
+                        AuditAction.RETENTION_PURGED, case_id=case_id,
+                        detail=f"enrichment: gather state removed, {self.keep_for} after the "
+                               "deadline (forget_assembled_after_s)")
+                    await self.app.producer.flush()
                     self.store.delete(current)
                     self.metrics.forgotten.inc()
                     logger.info("case %s forgotten: assembled, retention after its deadline over",
@@ -433,7 +457,8 @@ def create_app(settings: EnrichmentSettings, registry: CollectorRegistry | None 
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    service = Enrichment(app, settings, rules, metrics, sorted(hub.agencies), sorted(hub.hub_systems))
+    service = Enrichment(app, settings, rules, metrics, sorted(hub.agencies),
+                         sorted(hub.hub_systems), AuditKeys.from_env())
     names = settings.kafka.topics
     # Amber and Green referrals, each agency's own response topic and each hub system's own
     # ratings topic, all co-partitioned by case_id; the topic a record came on (only its

@@ -114,6 +114,9 @@ class SourcePipe:
 
         def handle(topic: str, key: bytes | None, value: bytes | None) -> None:
             if value is None:
+                # A tombstone: the case or referral is erased; its outcomes go too.
+                if key is not None and book.forget(source, key.decode("utf-8", errors="replace")):
+                    changes.bump()
                 return
             try:
                 notification = serde.decode(value, OutcomeNotification)

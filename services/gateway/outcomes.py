@@ -17,7 +17,8 @@ from services.gateway.models import Outcome
 class OutcomeBook:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stream: dict[str, list[Outcome]] = defaultdict(list)
+        # None where an erased outcome was: sequence numbers are the stream's ids and stay.
+        self._stream: dict[str, list[Outcome | None]] = defaultdict(list)
         self._seen: dict[str, set[str]] = defaultdict(set)
         self._case_of: dict[tuple[str, str], str] = {}
         self._by_case: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
@@ -41,11 +42,27 @@ class OutcomeBook:
 
     def after(self, source: str, sequence: int, limit: int = 500) -> list[Outcome]:
         with self._lock:
-            return list(self._stream[source][max(sequence, 0):max(sequence, 0) + limit])
+            window = self._stream[source][max(sequence, 0):max(sequence, 0) + limit]
+            return [o for o in window if o is not None]
 
     def last(self, source: str) -> int:
         with self._lock:
             return len(self._stream[source])
+
+    def forget(self, source: str, key: str) -> int:
+        """A tombstone under a case or referral id (mash_ops.erasure): every outcome of it,
+        and of the case's referrals, leaves the book. Returns how many went."""
+        with self._lock:
+            keys = {key} | {r for (s, r), c in self._case_of.items() if s == source and c == key}
+            gone: set[str] = set()
+            for k in keys:
+                gone |= {o.notification_id for o in self._by_case.pop((source, k), [])}
+                gone |= {o.notification_id for o in self._by_referral.pop((source, k), [])}
+                self._case_of.pop((source, k), None)
+            if gone:
+                self._stream[source] = [None if o is not None and o.notification_id in gone
+                                        else o for o in self._stream[source]]
+            return len(gone)
 
     def for_referral(self, source: str, referral_id: str) -> tuple[str | None, list[Outcome]]:
         """The referral's case (once intake has told it) and every outcome that concerns it."""

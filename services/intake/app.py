@@ -38,13 +38,23 @@ import faust
 from faust.types import EventT, StreamT, TableT
 from prometheus_client import CollectorRegistry
 
+from mash_common.audittrail import AuditKeys
 from mash_common.contracts import AuditAction, Rag, Referral, ReferrerType, utcnow
 from mash_common.errors import SerdeError
 from mash_common.hubconfig import load_hub_config
-from mash_common.processing import consume_events
+from mash_common.partitioning import partition_for
+from mash_common.processing import consume_events, guarded
 from mash_common.recipients import KindRule, RecipientPolicy, load_recipient_policy
 from mash_common.serde import AvroSerde
-from mash_common.streams import Position, Publisher, build_app, position_of, write_table
+from mash_common.streams import (
+    Position,
+    Publisher,
+    build_app,
+    owned_partitions,
+    position_of,
+    tables_ready,
+    write_table,
+)
 from mash_common.topics import PIPELINE_PARTITIONS
 from services.intake.linking import Block, block_key
 from services.intake.logic import (
@@ -79,6 +89,8 @@ class Arrival:
     referral: Referral | None
     error: SerdeError | None
     lane: Rag
+# On a link-topic tombstone: the case to forget (mash_ops.erasure writes it).
+ERASE_HEADER = "mash-erase-case"
 
 
 class Intake:
@@ -87,7 +99,8 @@ class Intake:
     def __init__(self, app: faust.App, settings: IntakeSettings, policy: ThresholdPolicy,
                  rules: Rules, metrics: IntakeMetrics, serde: AvroSerde,
                  recipients: RecipientPolicy | None = None,
-                 kinds: dict[str, ReferrerType] | None = None) -> None:
+                 kinds: dict[str, ReferrerType] | None = None,
+                 audit_keys: AuditKeys | None = None) -> None:
         self.settings = settings
         self.recipients = recipients or RecipientPolicy(version="least")
         self.kinds = kinds or {}
@@ -96,7 +109,7 @@ class Intake:
         self.metrics = metrics
         self.serde = serde
         self.names = settings.kafka.topics
-        self.publisher = Publisher(app, serde, self.names, STAGE, metrics.registry)
+        self.publisher = Publisher(app, serde, self.names, STAGE, metrics.registry, audit_keys)
         self.link_topic = app.topic(
             f"{app.conf.id}-link", internal=True, partitions=PIPELINE_PARTITIONS,
             key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
@@ -126,6 +139,13 @@ class Intake:
     async def on_event(self, event: EventT, more_queued: bool = False) -> None:
         """Admit one referral; unless more are queued right behind it (and fewer than
         REMEMBER_EVERY are waiting), write the admission state decided so far."""
+        if event.value is None:
+            # A tombstone (erasure or retention): what admission decided before it is
+            # written first, so the purge is never overwritten by a deferred write.
+            await self.remember_pending()
+            key = event.key if isinstance(event.key, bytes) else None
+            await self._forget_referral(key, position_of(event))
+            return
         await self.on_referral(self._arrival(event, utcnow()))
         if not more_queued or len(self._to_remember) >= REMEMBER_EVERY:
             await self.remember_pending()
@@ -262,6 +282,76 @@ class Intake:
                                    reference=referral_id, agency=recipient,
                                    detail=f"REJECTED {note.notification_id}")
 
+    # Erasure and retention (mash_ops.erasure) -----------------------------------------
+
+    async def _forget_referral(self, key: bytes | None, position: Position) -> None:
+        """A tombstone on a referral topic: erasure (or retention) of that referral. What
+        admission remembers of it goes; nothing is dead-lettered, nobody is told."""
+        if key is None or self.seen.get(key) is None:
+            return
+        await self.publisher.audit(AuditAction.CASE_ERASED, case_id=None, reference=key.decode(),
+                                   detail=f"intake: admission state of the referral removed "
+                                          f"(tombstone at {position})")
+        await self.publisher.flush()  # the record of the purge first, then the purge
+        del self.seen[key]
+
+    async def _forget_case(self, key: bytes, position: Position) -> None:
+        """A tombstone on the link topic, keyed by the child's blocking key, naming the case in
+        its ERASE_HEADER: the case leaves the block (so no later referral links to it) and
+        its referrals leave the triage dedupe table."""
+        case_id = dict(position.headers).get(ERASE_HEADER, b"").decode() or None
+        raw = self.cases.get(key)
+        if case_id is None or raw is None:
+            return
+        block = Block.model_validate_json(raw)
+        gone = [c for c in block.cases if c.case_id == case_id]
+        if not gone:
+            return
+        await self.publisher.audit(AuditAction.CASE_ERASED, case_id=case_id,
+                                   detail=f"intake: linking state of the case removed "
+                                          f"(tombstone at {position})")
+        await self.publisher.flush()
+        kept = Block(cases=[c for c in block.cases if c.case_id != case_id])
+        if kept.cases:
+            self.cases[key] = kept.model_dump_json().encode()
+        else:
+            del self.cases[key]
+        for case in gone:
+            for referral_id in case.referral_ids:
+                if self.triaged.get(referral_id.encode()) is not None:
+                    del self.triaged[referral_id.encode()]
+
+    async def prune(self, owned: set[int]) -> int:
+        """Retention of the linking state: remove the cases past their link window from
+        every block on the partitions this worker owns, each removal audited first.
+        Returns how many cases went."""
+        now = utcnow()
+        window = self.settings.link_window
+        removed = 0
+        for key, raw in list(self.cases.data.items()):
+            partition = partition_for(key, PIPELINE_PARTITIONS)
+            if partition not in owned:
+                continue
+            gone = Block.model_validate_json(raw).expired(now, window)
+            if not gone:
+                continue
+            for case in gone:
+                await self.publisher.audit(
+                    AuditAction.RETENTION_PURGED, case_id=case.case_id,
+                    detail="intake: linking state removed, the link window is over")
+            await self.publisher.flush()  # the record of the purge first, then the purge
+            if self.cases.data.get(key) != raw:
+                continue  # triage changed the block meanwhile; the next sweep takes it
+            kept = Block(cases=[c for c in Block.model_validate_json(raw).cases if c not in gone])
+            write_table(self.cases, partition, key,
+                        kept.model_dump_json().encode() if kept.cases else None)
+            for case in gone:
+                for referral_id in case.referral_ids:
+                    if referral_id.encode() in self.triaged.data:
+                        write_table(self.triaged, partition, referral_id.encode(), None)
+            removed += len(gone)
+        return removed
+
     def _rule(self, recipient: str) -> KindRule:
         return self.recipients.rule_for(self.kinds.get(recipient, ReferrerType.OTHER))
 
@@ -273,6 +363,9 @@ class Intake:
 
     async def _on_link(self, key: bytes | None, value: bytes | None, position: Position) -> None:
         started = perf_counter()
+        if value is None:
+            await self._forget_case(key or b"", position)
+            return
         # Admission wrote these bytes after decoding them: a failure here is a bug, not poison.
         referral = self.serde.decode(value or b"", Referral)
         id_key = referral.referral_id.encode()
@@ -339,7 +432,8 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
     app = build_app(STAGE, settings.kafka, datadir=settings.datadir)
     recipients = load_recipient_policy(settings.recipient_policy)
     kinds = {system: entry.kind for system, entry in hub.source_systems.items()}
-    intake = Intake(app, settings, policy, rules, metrics, AvroSerde(), recipients, kinds)
+    intake = Intake(app, settings, policy, rules, metrics, AvroSerde(), recipients, kinds,
+                    AuditKeys.from_env())
     names = settings.kafka.topics
     # One topic per source system: the topic, which only its owner may write, says who sent.
     referrals = app.topic(*[names.referrals(s) for s in sorted(hub.source_systems)],
@@ -362,6 +456,17 @@ def create_app(settings: IntakeSettings, registry: CollectorRegistry | None = No
     @app.agent(intake.red_link_topic, concurrency=1, name="triage-red")
     async def triage_red_agent(stream: StreamT) -> None:
         await consume_events(stream.events(), _each(intake.on_link))
+
+    async def prune() -> None:
+        if tables_ready(app):
+            async with intake.triage_lock:  # both triage lanes write the cases table
+                await intake.prune(owned_partitions(app, intake.link_topic.get_topic_name()))
+
+    prune_guarded = guarded("the linking-state retention sweep", prune)
+
+    @app.timer(interval=settings.prune_interval_s, name="prune-linking-state")
+    async def prune_linking_state() -> None:
+        await prune_guarded()
 
     app.intake = intake  # type: ignore[attr-defined]  # for tests and the REPL
     return app

@@ -100,6 +100,11 @@ class Block(BaseModel):
     def prune(self, now: datetime, window: timedelta) -> Block:
         return Block(cases=[c for c in self.cases if c.is_open(now, window)])
 
+    def expired(self, now: datetime, window: timedelta) -> list[OpenCase]:
+        """Cases past their link window: no referral can join them any more, so the
+        linking identifiers kept for them have no use left (retention)."""
+        return [c for c in self.cases if not c.is_open(now, window)]
+
     def upsert(self, case: OpenCase) -> Block:
         others = [c for c in self.cases if c.case_id != case.case_id]
         return Block(cases=[*others, case])

@@ -30,6 +30,9 @@ class IntakeSettings(BaseSettings):
     clock_skew_s: float = 300.0
     # A case stays open for linking this long after it was opened (default 30 days).
     link_window_s: float = 30 * 24 * 3600.0
+    # How often the linking state is swept for cases past their link window, which are
+    # then removed (retention; audited RETENTION_PURGED).
+    prune_interval_s: float = 3600.0
     # Override the policy file's timescales (tests and demos use seconds).
     due_red_s: float | None = None
     due_amber_s: float | None = None

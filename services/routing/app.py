@@ -18,6 +18,7 @@ import faust
 from faust.types import EventT, StreamT
 from prometheus_client import CollectorRegistry
 
+from mash_common.audittrail import AuditKeys
 from mash_common.contracts import (
     AssembledCase,
     AuditAction,
@@ -141,8 +142,16 @@ class Router:
         value: bytes | None = event.value
         if value is None:
             # A tombstone on the compacted topic: the case has been erased; forget it too.
-            if key is not None and key in self._table:
-                del self._table[key]
+            if key is not None and (key in self._table or self._parked.get(key) is not None):
+                await self._publisher.audit(
+                    AuditAction.CASE_ERASED, case_id=key.decode("utf-8"),
+                    detail=f"routing: case state and held decisions removed (tombstone at {pos})")
+                await self._publisher.flush()  # the record of the purge first, then the purge
+                if key in self._table:
+                    del self._table[key]
+                held = self._parked.get(key)
+                if held is not None:
+                    write_table(self._parked, ParkedDecisions.from_bytes(held).partition, key, None)
             return
         try:
             case = self._serde.decode(value, AssembledCase)
@@ -206,7 +215,9 @@ class Router:
         key: bytes | None = event.key  # raw topic: bytes
         value: bytes | None = event.value
         if value is None:
-            await self._reject(pos, key, value, "EMPTY", "no value")
+            if key is None:
+                await self._reject(pos, key, value, "EMPTY", "no value")
+            # else a tombstone: the case's erasure, which its assembled-case tombstone carries out
             return
         try:
             decision = self._serde.decode(value, Decision)
@@ -291,7 +302,7 @@ def create_app(
     router = Router(
         table=cases,
         parked=parked,
-        publisher=Publisher(app, serde, names, STAGE, metrics.registry),
+        publisher=Publisher(app, serde, names, STAGE, metrics.registry, AuditKeys.from_env()),
         serde=serde,
         names=names,
         roster=Roster.from_hub(hub),

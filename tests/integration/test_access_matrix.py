@@ -124,6 +124,17 @@ ROWS = [
     Row((Kind.BOARD, "case-board"), "read", lambda n: n.outcomes("police-niche"), DENIED_TOPIC),
     Row((Kind.BOARD, "case-board"), "write", lambda n: n.decisions,
         KafkaError.CLUSTER_AUTHORIZATION_FAILED),
+    # the audit store reads mash.audit and nothing else; it writes nothing
+    Row((Kind.SERVICE, "auditstore"), "read", lambda n: n.audit, OK),
+    Row((Kind.SERVICE, "auditstore"), "read", lambda n: n.triaged, DENIED_TOPIC),
+    Row((Kind.SERVICE, "auditstore"), "read", lambda n: n.audit, DENIED_GROUP,
+        group="mash-routing"),
+    Row((Kind.SERVICE, "auditstore"), "write", lambda n: n.audit,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED),
+    # the erasure operator writes tombstones where a case is keyed, reads only triaged
+    Row((Kind.OPS, "erasure"), "write", lambda n: n.assembled, OK),
+    Row((Kind.OPS, "erasure"), "read", lambda n: n.assembled, DENIED_TOPIC),
+    Row((Kind.OPS, "erasure"), "write", lambda n: n.deadletter, DENIED_TOPIC),
 ]
 
 

@@ -39,8 +39,9 @@ def test_one_principal_per_party_under_the_hubs_prefix(model: list[Principal], h
     users = [p.user for p in model]
     assert len(users) == len(set(users))
     assert all(u.startswith("hub1.") for u in users)
-    expected = (3 + len(hub.agencies) + len(hub.source_systems) + len(hub.hub_systems)
-                + 1 + 2 + 1)  # services, parties, the board, ops reader and replay, the kit
+    expected = (4 + len(hub.agencies) + len(hub.source_systems) + len(hub.hub_systems)
+                + 1 + 3 + 1)  # services and the audit store, parties, the board, ops reader,
+    # replay and erasure, the kit
     assert len(model) == expected
 
 
@@ -143,7 +144,8 @@ def test_the_board_reads_what_it_shows_and_writes_nothing(model: list[Principal]
 def test_without_test_tools_no_principal_may_write_requests_but_enrichment(hub: HubConfig) -> None:
     live = access_model(NAMES, hub)
     writers = {p.user for p in live if p.may(Op.WRITE, Resource.TOPIC, NAMES.requests("police", Rag.RED))}
-    assert writers == {"hub1.service.enrichment"}
+    # ...and the erasure operator, whose tool writes only tombstones there (mash_ops.erasure).
+    assert writers == {"hub1.service.enrichment", "hub1.ops.erasure"}
 
 
 def test_the_explanation_names_every_principal_and_says_nothing_else_is_allowed(
@@ -159,3 +161,24 @@ def test_the_access_table_in_docs_is_what_the_code_explains(hub: HubConfig) -> N
 
     doc = (Path(__file__).resolve().parents[3] / "docs" / "security.md").read_text()
     assert explain(access_model(TopicNames(""), hub), "") in doc
+
+
+def test_the_audit_store_reads_the_audit_topic_and_nothing_else(
+        model: list[Principal], hub: HubConfig) -> None:
+    store = by_party(model, Kind.SERVICE, "auditstore")
+    assert readable(store, hub) == {NAMES.audit}
+    assert writable(store, hub) == set()
+    assert not store.may(Op.CREATE, Resource.TOPIC, "hub1.mash-auditstore-x")
+    assert store.may(Op.READ, Resource.GROUP, "hub1.mash-auditstore")
+    assert not store.may(Op.READ, Resource.GROUP, "hub1.mash-routing")
+
+
+def test_the_erasure_operator_reads_only_triaged_and_never_joins_a_service_group(
+        model: list[Principal], hub: HubConfig) -> None:
+    eraser = by_party(model, Kind.OPS, "erasure")
+    assert readable(eraser, hub) == set(NAMES.triaged_lanes)  # both lanes: Red cases too
+    assert NAMES.audit in writable(eraser, hub) and NAMES.assembled in writable(eraser, hub)
+    for system in hub.hub_systems:  # a manager's rationale and the refusals told back
+        assert {NAMES.ratings(system), NAMES.outcomes(system)} <= writable(eraser, hub)
+    assert NAMES.deadletter not in writable(eraser, hub)
+    assert not eraser.may(Op.READ, Resource.GROUP, "hub1.mash-intake")

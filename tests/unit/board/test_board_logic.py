@@ -167,3 +167,15 @@ def test_the_case_view_shows_the_rating_history() -> None:
     assert view is not None
     assert [(e["previous_rag"], e["rag"], e["cause"], e["by"]) for e in view["rating_history"]] == [
         (None, "GREEN", "TRIAGE", "mash-hub intake"), ("GREEN", "RED", "MANAGER", "MASH team manager")]
+
+
+def test_an_erased_case_leaves_the_board() -> None:
+    from mash_common.contracts import Rag
+    from services.board.logic import Board
+
+    board = Board()
+    now = datetime.now(UTC)
+    board._card("C-ERASED", Rag.RED, now, now)
+    assert board.forget("C-ERASED") is True
+    assert "C-ERASED" not in board.cases
+    assert board.forget("C-ERASED") is False

@@ -134,3 +134,27 @@ def test_a_key_given_twice_in_the_sources_file_is_refused(tmp_path: Path) -> Non
                     "    client_config: a.properties\n    client_config: b.properties\n")
     with pytest.raises(ConfigError, match="client_config"):
         load_sources(path, {"school-portal"})
+
+
+def test_an_erased_case_leaves_the_outcome_book_and_the_stream_keeps_its_numbers() -> None:
+    from mash_common.contracts import NotificationKind, OutcomeNotification
+    from services.gateway.outcomes import OutcomeBook
+
+    book = OutcomeBook()
+    at = datetime(2026, 12, 2, 9, tzinfo=UTC)
+
+    def note(n: str, case_id: str | None, referral_id: str) -> OutcomeNotification:
+        return OutcomeNotification(notification_id=n, case_id=case_id, referral_id=referral_id,
+                                   recipient="school-portal", kind=NotificationKind.RECEIVED,
+                                   sent_at=at, message="received")
+
+    book.add("school-portal", note("n1", "C-1", "R-1"))
+    book.add("school-portal", note("n2", "C-2", "R-2"))
+    book.add("school-portal", note("n3", None, "R-3"))
+    book.add("school-portal", note("n4", "C-1", "R-1b"))
+    assert book.forget("school-portal", "C-1") == 2
+    assert [o.notification_id for o in book.after("school-portal", 0)] == ["n2", "n3"]
+    assert book.last("school-portal") == 4  # later outcomes keep their sequence numbers
+    assert book.for_referral("school-portal", "R-1") == (None, [])
+    assert book.forget("school-portal", "R-3") == 1
+    assert book.forget("school-portal", "nothing") == 0

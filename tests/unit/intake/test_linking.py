@@ -200,3 +200,22 @@ def test_case_ids_carry_100_bits_in_base32() -> None:
     sample = case_reference("REF-1")
     assert len(sample) == len("MASH-") + 4 * 5 + 3 and sample == case_reference("REF-1")
     assert set(sample[5:].replace("-", "")) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def test_cases_past_the_link_window_are_what_retention_removes() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mash_common.contracts import Rag
+    from services.intake.linking import Block, OpenCase
+
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    window = timedelta(days=30)
+
+    def case(case_id: str, age_days: float) -> OpenCase:
+        opened = now - timedelta(days=age_days)
+        return OpenCase(case_id=case_id, opened_at=opened, due_at=opened, rag=Rag.GREEN,
+                        name_key="sam|example", referral_ids=[f"R-{case_id}"])
+
+    block = Block(cases=[case("old", 31), case("edge", 30), case("new", 29)])
+    assert [c.case_id for c in block.expired(now, window)] == ["old", "edge"]
+    assert [c.case_id for c in block.prune(now, window).cases] == ["new"]

@@ -29,6 +29,7 @@ EXPECTED_ALERTS = {
     "MashRedCaseNearDeadline", "MashCaseOverdue", "MashAgencyNotResponding",
     "MashAgencyMissingFromCases", "MashConsumerStalled", "MashRedRequestsWaiting",
     "MashDeadLettersGrowing", "MashTargetDown", "MashKafkaUnreachable",
+    "MashAuditChainBroken", "MashAuditEventsRejected",
 }
 
 
@@ -55,7 +56,7 @@ def test_scrape_configs(name: str, host: str | None) -> None:
     # Locally one port per adapter process; compose runs the six simulated agencies in one.
     adapters = list(range(9110, 9116)) if host else [9110]
     assert ports == {
-        "mash-intake": [9101], "mash-enrichment": [9102], "mash-routing": [9103],
+        "mash-intake": [9101], "mash-enrichment": [9102], "mash-routing": [9103], "mash-auditstore": [9104],
         "mash-lag-exporter": [9108], "mash-adapters": adapters,
     }
     hosts = {t.rsplit(":", 1)[0] for targets in jobs.values() for t in targets}

@@ -1,0 +1,1 @@
+"""The audit store: mash.audit into an append-only, hash-chained database."""

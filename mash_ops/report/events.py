@@ -114,7 +114,7 @@ class KafkaEventSource:
             return records
 
         events = Events(
-            triaged=read(1, "triaged referrals", [names.triaged], TriagedReferral),
+            triaged=read(1, "triaged referrals", list(names.triaged_lanes), TriagedReferral),
             assembled=read(2, "assembled cases", [names.assembled], AssembledCase),
             decisions=read(3, "decisions", [names.decisions], Decision),
             requests=read(4, "information requests", self._topics("mash.requests."),

@@ -408,9 +408,12 @@ AGENCY_PARTS = ("answered_on_time", "answered_late", "declined", "error", "no_re
 
 
 def _first_requests(requests: Iterable[InformationRequest]) -> dict[str, InformationRequest]:
-    """request_id -> its first (not a chase) request; a chase repeats the request_id."""
+    """request_id -> the request as it stands: its latest revision (a re-rated case re-sends
+    it at the new RAG with a tighter respond_by), never a chase (which repeats the
+    request_id) or a supersession notice where another record stands."""
     out: dict[str, InformationRequest] = {}
-    for r in sorted(requests, key=lambda r: (r.is_chase, r.requested_at)):
+    for r in sorted(requests, key=lambda r: (r.is_chase, r.superseded, -r.revision,
+                                             r.requested_at)):
         if not r.withdrawn:
             out.setdefault(r.request_id, r)
     return out

@@ -160,6 +160,26 @@ def test_a_chase_and_a_duplicate_answer_count_once() -> None:
     assert row["asked"] == 1 and row["chased"] == 1 and row["answered_on_time"] == 1
 
 
+def test_a_re_rated_request_counts_once_at_the_rag_and_respond_by_it_stands_at() -> None:
+    w = World()
+    w.case(Rag.GREEN, answers={"police": (FOUND, 3 * H)})
+    first = w.events.requests[0]
+    # Re-rated to Red after 10 minutes: revision 1 on Red's topic due an hour later, and a
+    # notice on Green's topic. The answer after 3 hours is late against the Red revision.
+    w.events.requests += [
+        first.model_copy(update={"revision": 1, "rag": Rag.RED, "supersedes_rag": Rag.GREEN,
+                                 "requested_at": first.requested_at + 10 * M,
+                                 "respond_by": first.requested_at + 70 * M}),
+        first.model_copy(update={"revision": 1, "superseded": True,
+                                 "superseded_by_rag": Rag.RED,
+                                 "requested_at": first.requested_at + 10 * M})]
+    t = figures(w)["agency_contribution"]
+    assert counts(t, agency="police", rag="RED")["asked"] == 1
+    assert counts(t, agency="police", rag="RED")["answered_late"] == 1
+    assert counts(t, agency="police", rag="GREEN")["asked"] == 0
+    assert counts(t, agency="police", rag=ALL)["asked"] == 1
+
+
 def test_partial_cases_and_who_was_missing() -> None:
     w = World()
     w.case(Rag.RED, answers={"police": (FOUND, M), "education": None})

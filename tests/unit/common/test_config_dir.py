@@ -17,8 +17,15 @@ from mash_common.hubconfig import (
 )
 
 
+def unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MASH_CONFIG_DIR, and whatever the test sets (take_config_dir writes os.environ)
+    is undone afterwards: setenv first records the variable's state to restore."""
+    monkeypatch.setenv(CONFIG_DIR_ENV, "unset-by-the-test")
+    monkeypatch.delenv(CONFIG_DIR_ENV)
+
+
 def test_default_is_the_packaged_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(CONFIG_DIR_ENV, raising=False)
+    unset(monkeypatch)
     assert default_config_dir() == packaged_config_dir()
     assert (default_config_dir() / "hub.yaml").is_file()
 
@@ -39,13 +46,13 @@ def test_the_environment_names_the_hubs_own_directory(monkeypatch: pytest.Monkey
 ])
 def test_config_dir_option_is_taken_out_of_a_foreign_command_line(
         argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(CONFIG_DIR_ENV, raising=False)
+    unset(monkeypatch)
     rest = take_config_dir([a.replace("DIR", str(tmp_path)) for a in argv])
     assert rest == ["mash-intake", "worker", "-l", "info"]
     assert default_config_dir() == tmp_path
 
 
 def test_without_the_option_argv_is_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(CONFIG_DIR_ENV, raising=False)
+    unset(monkeypatch)
     assert take_config_dir(["mash-routing", "worker"]) == ["mash-routing", "worker"]
     assert default_config_dir() == packaged_config_dir()

@@ -156,8 +156,11 @@ def test_sdk_alone(wheels: dict[str, Path], secured_hub: SecuredHub,
                    "--client-config", str(secured_hub.client_config(Kind.TOOL, "contract-kit")),
                    "--prefix", hub.topic_prefix, "--category", "any_category",
                    "--timeout", "30", "--backlog", "100"], base, timeout=600)
-        say(f"contract kit: CONTRACT MET in {time.monotonic() - started:.0f} s")
+        checks = [line.split()[1] for line in out.splitlines() if line.startswith("  PASS")]
+        say(f"contract kit in {time.monotonic() - started:.0f} s, passed: {', '.join(checks)}")
     assert "CONTRACT MET" in out and "FAIL" not in out, out
+    # Every check but 'found' (it needs --known-nhs), and the partitioning check.
+    assert {"answers", "not-known", "declines", "malformed", "red-first", "partitioning"} <= set(checks)
 
 
 def test_hub_service_starts_from_the_installed_package(

@@ -85,3 +85,27 @@ def test_every_main_has_a_console_script() -> None:
     mains.discard("mash_hub.services.governance")
     assert mains - targets == set()
     assert targets - mains == set()
+
+
+def test_each_module_has_one_name() -> None:
+    """The top-level folders are importable only as mash_hub.*: a second name would load a
+    module twice (and register its metrics twice)."""
+    import subprocess
+    import sys
+
+    probe = """
+import importlib, json
+refused = {}
+for name in ("services", "bench", "mash_demo"):
+    try:
+        importlib.import_module(name)
+        refused[name] = False
+    except ImportError:
+        refused[name] = True
+import mash_hub.services.intake.logic, mash_hub.bench.machine, mash_hub.demo.processes
+print(json.dumps(refused))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip().splitlines()[-1] == (
+        '{"services": true, "bench": true, "mash_demo": true}')

@@ -89,6 +89,7 @@ def rules() -> list[tuple[re.Pattern[str], str]]:
         out += [
             (re.compile(rf"{before}{folder}\.({names})\b"), rf"{full}.\1"),
             (re.compile(rf"{before}{folder}\.\{{"), f"{full}.{{"),  # f"services.{name}"
+            (re.compile(rf"{before}{folder}\.<"), f"{full}.<"),  # services.<name> in prose
             (re.compile(rf"^(\s*)(from|import) {folder}(?=\s|$)", re.M), rf"\1\2 {full}"),
             (re.compile(rf"""(-m\s+|"-m",\s*"){folder}\b(?![./-])"""), rf"\1{full}"),
         ]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from prometheus_client import CollectorRegistry
 
 from mash_common.errors import ConfigError
@@ -72,9 +73,13 @@ class WorkerProbes:
 
     def _state(self) -> Mapping[str, Any]:
         app = self._app
+        try:
+            assigned = len(app.consumer.assignment())
+        except ConsumerNotStarted:  # the worker's tasks run before its consumer has started
+            assigned = 0
         return {
             "crashed": app.crashed,
-            "partitions_assigned": len(app.consumer.assignment()),
+            "partitions_assigned": assigned,
             "rebalancing": bool(app.rebalancing),
             # TableManager has `recovery`; faust's TableManagerT interface does not declare it.
             "tables_recovered": (app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]

@@ -60,7 +60,7 @@ def outside_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], cwd: Path, timeout: float = 900, **env: str) -> str:
+def run(args: list[str], cwd: Path, *, timeout: float = 900, **env: str) -> str:
     done = subprocess.run(args, cwd=cwd, env=outside_env(**env), capture_output=True,
                           text=True, timeout=timeout)
     if done.returncode != 0:
@@ -182,6 +182,27 @@ print(json.dumps({"top": [n for n in ("services", "bench", "mash_demo")
     assert str(found["app"]).startswith(str(venv.path))
     assert str(found["config"]).startswith(str(venv.path))  # the packaged default config
     say(f"mash-hub installed; default config from {found['config']}")
+
+    # The hub's own config directory, by option and by variable: a roster with one more agency
+    # gives that agency topics (mash-provision --explain changes nothing).
+    own = base / "own-config"
+    own.mkdir()
+    hub_yaml = (ROOT / "config" / "hub.yaml").read_text(encoding="utf-8")
+    (own / "hub.yaml").write_text(hub_yaml.replace(
+        "agencies:\n", 'agencies:\n  lado: {name: "Designated officer", kind: SOCIAL_CARE}\n', 1),
+        encoding="utf-8")
+    admin = secured_hub.admin
+    assert admin.client_config is not None
+    cluster = ["--client-config", str(admin.client_config), "--prefix", admin.topic_prefix]
+    by_option = run([venv.bin("mash-provision"), "--explain", "--config-dir", str(own),
+                     *cluster], base)
+    by_variable = run([venv.bin("mash-provision"), "--explain", *cluster], base,
+                      MASH_CONFIG_DIR=str(own))
+    default = run([venv.bin("mash-provision"), "--explain", *cluster], base)
+    lado = f"would create {admin.topic_prefix}mash.requests.lado.red"
+    assert lado in by_option and lado in by_variable, by_option
+    assert "mash.requests.lado.red" not in default and "0 topics would be created" in default
+    say("--config-dir and MASH_CONFIG_DIR point the installed commands at the hub's own config")
 
     port = free_port()
     worker = ServiceProcess(

@@ -21,7 +21,7 @@ help:
 	@echo "make run          start Kafka and the demo"
 	@echo "make test         set up, start Kafka, run the test suite"
 	@echo "make setup        create .venv: the locked dependencies, then mash-sdk and mash-hub (editable)"
-	@echo "make lock         re-resolve packaging/requirements*.lock (pip-compile, with hashes)"
+	@echo "make lock         update packaging/requirements*.lock (pip-compile, hashes; UPGRADE=1: newest)"
 	@echo "make wheels       build the mash-sdk and mash-hub wheels into dist/"
 	@echo "make lint         ruff check + mypy"
 	@echo "make topics       create the project's topics on the local broker"
@@ -53,7 +53,9 @@ $(STAMP): pyproject.toml $(SDK_PROJECT)/pyproject.toml $(LOCK_DEV)
 	@touch $@
 
 # The SDK wheel is built first so pip-compile can resolve mash-hub's mash-sdk==<version>
-# from it instead of looking for a package of that name on an index.
+# from it instead of looking for a package of that name on an index. Versions already in a
+# lock are kept (a new dependency is added at its newest); `make lock UPGRADE=1` re-resolves
+# everything at the newest versions the ranges allow.
 PIP_COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
 	--no-build-isolation --find-links build/lock-wheels --no-emit-find-links \
 	--unsafe-package mash-sdk
@@ -61,9 +63,9 @@ lock: setup
 	rm -rf build/lock-wheels
 	$(VPY) -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation -q \
 		-w build/lock-wheels ./$(SDK_PROJECT)
-	$(PIP_COMPILE) --upgrade --extra dev -o $(LOCK_DEV) pyproject.toml
-	$(PIP_COMPILE) --upgrade -o packaging/requirements.lock pyproject.toml
-	$(PIP_COMPILE) --upgrade --extra all -o packaging/requirements-sdk.lock $(SDK_PROJECT)/pyproject.toml
+	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) --extra dev -o $(LOCK_DEV) pyproject.toml
+	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) -o packaging/requirements.lock pyproject.toml
+	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) --extra all -o packaging/requirements-sdk.lock $(SDK_PROJECT)/pyproject.toml
 
 wheels: setup
 	rm -rf dist

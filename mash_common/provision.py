@@ -102,7 +102,7 @@ def explain(kafka: KafkaSettings, hub: HubConfig) -> int:
     """The dry run: the plan, and against the cluster (if it answers) what a run would do."""
     try:
         report: ProvisionReport | None = provision(kafka, hub, dry_run=True, timeout_s=10.0)
-    except ProvisionError as exc:
+    except MashError as exc:  # unreachable, or no credentials given: the plan alone
         print(f"(not compared with the cluster: {exc})")
         report = None
     for spec in planned_topics(kafka, hub):

@@ -54,3 +54,12 @@ def test_the_command_fails_and_names_itself(nowhere: KafkaSettings,
     with pytest.raises(SystemExit):
         main(["--help"])
     assert capsys.readouterr().out.startswith("usage: mash-status")
+
+
+def test_provision_explain_without_a_cluster_still_lists_the_plan(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from mash_common import provision
+
+    assert provision.main(["--bootstrap", f"127.0.0.1:{closed_port()}", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("(not compared with the cluster:") and "mash.referrals.triaged" in out

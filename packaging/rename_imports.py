@@ -34,7 +34,8 @@ SELF = Path(__file__).resolve()
 TEXT_SUFFIXES = {".py", ".md", ".yml", ".yaml", ".sh", ".cfg", ".ini", ".txt"}
 TEXT_NAMES = {"Makefile", "Dockerfile", "run"}
 # Generated reports keep the commands they were made with; other languages have no Python.
-SKIP_PREFIXES = ("bench/results/", "clients/", "docs/screenshots/", "schemas/", "config/",
+# config/ is included: a file there may name a command (a Deployment's, say).
+SKIP_PREFIXES = ("bench/results/", "clients/", "docs/screenshots/", "schemas/",
                  "packaging/requirements")
 
 GUARD_MARK = "One name per module"

@@ -15,12 +15,14 @@ LOCAL_KAFKA := $(PYTHON) deploy/local_kafka.py
 # client config, written by `make access` (python -m mash_common.access).
 ADMIN_CONFIG := $(or $(MASH_KAFKA_HOME),var/kafka)/clients/admin.properties
 
-.PHONY: help setup kafka-start kafka-stop kafka-status kafka-logs kafka-reset topics access test lint run clean
+.PHONY: help setup lock wheels kafka-start kafka-stop kafka-status kafka-logs kafka-reset topics access test lint run clean
 
 help:
 	@echo "make run          start Kafka and the demo"
 	@echo "make test         set up, start Kafka, run the test suite"
-	@echo "make setup        create .venv and install the project (.[dev])"
+	@echo "make setup        create .venv: the locked dependencies, then mash-sdk and mash-hub (editable)"
+	@echo "make lock         update packaging/requirements*.lock (pip-compile, hashes; UPGRADE=1: newest)"
+	@echo "make wheels       build the mash-sdk and mash-hub wheels into dist/"
 	@echo "make lint         ruff check + mypy"
 	@echo "make topics       create the project's topics on the local broker"
 	@echo "make access       create the hub's principals and ACLs (client configs in var/kafka/clients)"
@@ -29,15 +31,47 @@ help:
 
 setup: $(STAMP)
 
-# Reinstall only when pyproject.toml is newer than the stamp. pip's full output goes to
+LOCK_DEV := packaging/requirements-dev.lock
+SDK_PROJECT := packaging/mash-sdk
+
+# Everything third-party comes from the lock (exact versions, hashes checked); the two
+# distributions of this repository are then installed editable on top, without deps, and
+# `pip check` proves the lock satisfies their metadata. pip's full output goes to
 # .venv/pip.log; the terminal gets one line per package.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(SDK_PROJECT)/pyproject.toml $(LOCK_DEV)
 	@test -x $(VPY) || { echo "Creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
-	@echo "Installing mash-hub and dev tools into $(VENV) (full log: $(VENV)/pip.log)"
-	@$(VPY) -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' 2>&1 \
+	@echo "Installing $(LOCK_DEV), then mash-sdk and mash-hub into $(VENV) (full log: $(VENV)/pip.log)"
+	@$(VPY) -m pip install --disable-pip-version-check --progress-bar off --require-hashes \
+		-r $(LOCK_DEV) 2>&1 \
 		| tee $(VENV)/pip.log \
 		| awk '/^(Collecting|Successfully installed|ERROR)/ { print "  " $$0; fflush() }'
+	@$(VPY) -m pip install --disable-pip-version-check --progress-bar off --no-deps \
+		--no-build-isolation -e ./$(SDK_PROJECT) -e . 2>&1 \
+		| tee -a $(VENV)/pip.log \
+		| awk '/^(Successfully installed|ERROR)/ { print "  " $$0; fflush() }'
+	@$(VPY) -m pip check --disable-pip-version-check
 	@touch $@
+
+# The SDK wheel is built first so pip-compile can resolve mash-hub's mash-sdk==<version>
+# from it instead of looking for a package of that name on an index. Versions already in a
+# lock are kept (a new dependency is added at its newest); `make lock UPGRADE=1` re-resolves
+# everything at the newest versions the ranges allow.
+PIP_COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	--no-build-isolation --find-links build/lock-wheels --no-emit-find-links \
+	--unsafe-package mash-sdk
+lock: setup
+	rm -rf build/lock-wheels
+	$(VPY) -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation -q \
+		-w build/lock-wheels ./$(SDK_PROJECT)
+	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) --extra dev -o $(LOCK_DEV) pyproject.toml
+	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) -o packaging/requirements.lock pyproject.toml
+	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) --extra all -o packaging/requirements-sdk.lock $(SDK_PROJECT)/pyproject.toml
+
+wheels: setup
+	rm -rf dist
+	$(VPY) -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation -q \
+		-w dist ./$(SDK_PROJECT) .
+	@ls -l dist
 
 kafka-start:
 	@$(LOCAL_KAFKA) start
@@ -64,6 +98,7 @@ test: setup kafka-start
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
+	$(PYTHON) packaging/rename_imports.py --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench import brokers
 
         return brokers.main(args_given[1:])
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mash-bench", description=__doc__.splitlines()[0])
     parser.add_argument("benchmarks", nargs="*", metavar="BENCHMARK",
                         help=f"any of {', '.join(ALL)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a few minutes")

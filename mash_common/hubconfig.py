@@ -6,6 +6,7 @@ lower-case words.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -73,8 +74,24 @@ class HubConfig(BaseModel):
         return sorted(set(self.source_systems) | set(self.agencies))
 
 
+CONFIG_DIR_ENV = "MASH_CONFIG_DIR"
+
+
+def packaged_config_dir() -> Path:
+    """The default configuration: config/ in a source checkout, else the copy installed with
+    the package (the wheel carries config/*.yaml as mash_common/_config)."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "config"
+    if (checkout / "hub.yaml").is_file() and (here.parent / "pyproject.toml").is_file():
+        return checkout
+    return here / "_config"
+
+
 def default_config_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "config"
+    """The hub's configuration directory: $MASH_CONFIG_DIR (set by every command's
+    --config-dir), else the packaged defaults. Read when called (in main()), never at import."""
+    configured = os.environ.get(CONFIG_DIR_ENV)
+    return Path(configured) if configured else packaged_config_dir()
 
 
 def load_hub_config(path: Path | None = None) -> HubConfig:

@@ -1,12 +1,13 @@
-"""Serving a service's Prometheus registry over HTTP."""
+"""Serving a service's Prometheus registry over HTTP, beside its health probes."""
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter
+
+from mash_common.health import Probe, ProbeServer
 
 logger = logging.getLogger(__name__)
 
@@ -26,14 +27,14 @@ def metrics_host() -> str:
     return os.environ.get("MASH_METRICS_HOST", "127.0.0.1")
 
 
-def serve_metrics(registry: CollectorRegistry, port: int, host: str | None = None) -> Any:
-    """Start the /metrics endpoint in a daemon thread; port 0 disables it."""
+def serve_metrics(registry: CollectorRegistry, port: int, host: str | None = None, *,
+                  alive: Probe | None = None, ready: Probe | None = None) -> ProbeServer | None:
+    """Start /metrics, /healthz and /readyz on one port in a daemon thread; port 0 disables
+    them. Without `ready`, the process is ready while it is alive."""
     if port == 0:
         return None
     host = host or metrics_host()
-    server = start_http_server(port, addr=host, registry=registry)
-    logger.info("metrics on http://%s:%d/metrics", host, port)
-    return server
+    return ProbeServer(registry, host=host, port=port, alive=alive, ready=ready).start()
 
 
 def dead_letter_counter(registry: CollectorRegistry) -> Counter:

@@ -2,6 +2,8 @@
 
 Existing topics are left alone (and reported); a topic with fewer partitions than planned
 is reported, never silently changed, because repartitioning moves keys between partitions.
+`--explain` is a dry run: it lists each planned topic, its configuration and why, and what a
+real run would do to it (create, leave, or warn), and changes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from mash_common.cli import add_kafka_options, kafka_from_args
+from mash_common.cli import (
+    add_config_dir_option,
+    add_kafka_options,
+    kafka_from_args,
+    use_config_dir,
+)
 from mash_common.errors import MashError
 from mash_common.hubconfig import HubConfig, load_hub_config
 from mash_common.settings import PROFILE_REPLICATION, KafkaSettings, Profile
@@ -45,8 +52,10 @@ def planned_topics(kafka: KafkaSettings, hub: HubConfig) -> list[TopicSpec]:
 
 
 def provision(
-    kafka: KafkaSettings, hub: HubConfig, *, timeout_s: float = 30.0
+    kafka: KafkaSettings, hub: HubConfig, *, timeout_s: float = 30.0, dry_run: bool = False
 ) -> ProvisionReport:
+    """Create the missing topics; with dry_run, only say which those are (`created` then
+    lists what a real run would create)."""
     admin = AdminClient(kafka.confluent_config())
     try:
         metadata = admin.list_topics(timeout=timeout_s)
@@ -64,6 +73,8 @@ def provision(
         if s.name in present and present[s.name] != s.partitions
     ]
     created: list[str] = []
+    if dry_run:
+        return ProvisionReport(sorted(s.name for s in missing), sorted(existing), mismatched)
     if missing:
         futures = admin.create_topics(
             [
@@ -88,9 +99,30 @@ def provision(
     return ProvisionReport(sorted(created), sorted(existing), mismatched)
 
 
+def explain(kafka: KafkaSettings, hub: HubConfig) -> int:
+    """The dry run: the plan, and against the cluster (if it answers) what a run would do."""
+    try:
+        report: ProvisionReport | None = provision(kafka, hub, dry_run=True, timeout_s=10.0)
+    except MashError as exc:  # unreachable, or no credentials given: the plan alone
+        print(f"(not compared with the cluster: {exc})")
+        report = None
+    for spec in planned_topics(kafka, hub):
+        cfg = ", ".join(f"{k}={v}" for k, v in spec.config.items())
+        state = ("" if report is None else
+                 "would create" if spec.name in report.created else "present")
+        print(f"{state:12} {spec.name:45} p={spec.partitions} {cfg:40} {spec.why}")
+    if report is not None:
+        for problem in report.mismatched:
+            print(f"WARNING  {problem}")
+        print(f"dry run, nothing changed: {len(report.created)} topics would be created, "
+              f"{len(report.existing)} already present")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=None, help="hub.yaml (default config/hub.yaml)")
+    parser = argparse.ArgumentParser(prog="mash-provision", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=None, help="hub.yaml (default $MASH_CONFIG_DIR/hub.yaml, else the hub.yaml shipped with mash-hub)")
+    add_config_dir_option(parser)
     add_kafka_options(parser)
     parser.add_argument("--profile", choices=[p.value for p in Profile], default=None,
                         help="durability of the topics created: dev (replication 1) or production "
@@ -103,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="override the profile's min.insync.replicas "
                              "(default $MASH_KAFKA_MIN_INSYNC_REPLICAS, else the profile's)")
     parser.add_argument("--explain", action="store_true",
-                        help="list each topic, its configuration and why; create nothing")
+                        help="dry run: list each topic, its configuration, why, and whether a run would "
+                             "create it; change nothing")
     args = parser.parse_args(argv)
+    use_config_dir(args.config_dir)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         kafka = kafka_from_args(args)
@@ -115,10 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                                            args.min_insync_replicas or kafka.min_insync_replicas)
         hub = load_hub_config(args.config)
         if args.explain:
-            for spec in planned_topics(kafka, hub):
-                cfg = ", ".join(f"{k}={v}" for k, v in spec.config.items())
-                print(f"{spec.name:45} p={spec.partitions} {cfg:40} {spec.why}")
-            return 0
+            return explain(kafka, hub)
         report = provision(kafka, hub)
     except MashError as exc:
         print(f"error: {exc}", file=sys.stderr)

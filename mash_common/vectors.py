@@ -286,7 +286,7 @@ def stale(directory: Path | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mash_common.vectors", description=__doc__)
+    parser = argparse.ArgumentParser(prog="mash-vectors", description=__doc__)
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="regenerate the vector files")
     mode.add_argument("--check", action="store_true", help="fail if they are out of date")

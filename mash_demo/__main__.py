@@ -267,7 +267,7 @@ class _NullLive:
 
 def _evidence(options: PipelineOptions) -> None:
     """What the audit store holds now, and whether every chain verifies."""
-    from mash_common.auditdb import AuditStore, open_engine
+    from mash_ops.auditdb import AuditStore, open_engine
     from mash_common.audittrail import AuditKeys, AuditKeySettings
 
     keys = AuditKeys.load(AuditKeySettings(keys_file=options.audit_keys_file))
@@ -314,16 +314,16 @@ def _summary(observer: Observer, result: RunResult) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mash_demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mash-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--referrals", type=int, default=60, help="how many referrals (default 60)")
     parser.add_argument("--rate", type=float, default=4.0, help="referrals per second (default 4)")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed (default 7)")
     parser.add_argument("--red-s", type=float, default=20.0, help="Red deadline in seconds (default 20)")
     parser.add_argument("--amber-s", type=float, default=30.0, help="Amber deadline in seconds (default 30)")
     parser.add_argument("--green-s", type=float, default=40.0, help="Green deadline in seconds (default 40)")
     parser.add_argument("--decision-delay-s", type=float, default=2.0,
                         help="how long the simulated hub takes to decide (default 2)")
-    parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds")
+    parser.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds (default 240)")
     parser.add_argument("--plain", action="store_true", help="progress lines instead of the live view")
     parser.add_argument("--hold", action="store_true",
                         help="keep the board and the pipeline running after the summary (Ctrl-C ends)")

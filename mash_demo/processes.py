@@ -31,9 +31,11 @@ class ServiceProcess:
         env: dict[str, str],
         log_dir: Path,
         program: str = sys.executable,
+        cwd: Path = ROOT,
     ) -> None:
         self.name = name
         self.program = program  # the Python running us, unless told otherwise (java)
+        self.cwd = cwd
         self.args = args
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.log_path = log_dir / f"{name}.log"
@@ -44,7 +46,7 @@ class ServiceProcess:
         log = self.log_path.open("ab")
         self._log_offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
-            [self.program, *self.args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [self.program, *self.args], cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self

@@ -301,13 +301,13 @@ def _print_list(entries: list[Entry], as_json: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mash-deadletter", description=__doc__.splitlines()[0])
     add_kafka_options(parser)
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--log-level", default="WARNING", help="default WARNING")
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="list dead letters")
-    p_list.add_argument("--reason", default=None, help="only this reason_code")
-    p_list.add_argument("--json", action="store_true")
+    p_list.add_argument("--reason", default=None, help="only this reason_code (default: every reason)")
+    p_list.add_argument("--json", action="store_true", help="print JSON for scripts")
     p_inspect = sub.add_parser("inspect", help="show one dead letter, personal data hidden")
     p_inspect.add_argument("position", type=parse_position, help="PARTITION:OFFSET")
     p_inspect.add_argument("--show-personal-data", action="store_true",

@@ -34,7 +34,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException, Producer
 
 from mash_common.access import intake_link_topic
-from mash_common.auditdb import AuditStore, open_engine
+from mash_ops.auditdb import AuditStore, open_engine
 from mash_common.audittrail import AuditKeys
 from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.contracts import AuditAction, AuditEvent, Rag, TriagedReferral, utcnow

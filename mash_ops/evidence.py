@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mash_common.auditdb import AuditStore, Row, open_engine, verify_rows
+from mash_ops.auditdb import AuditStore, Row, open_engine, verify_rows
 from mash_common.audittrail import (
     AuditKeys,
     check_ed25519,

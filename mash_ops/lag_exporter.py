@@ -151,16 +151,20 @@ def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mash-lag-exporter", description=__doc__.splitlines()[0])
     add_kafka_arguments(parser)
-    parser.add_argument("--port", type=int, default=None, help="metrics port (default 9108)")
-    parser.add_argument("--interval", type=float, default=None, help="seconds between samples")
+    parser.add_argument("--port", type=int, default=None, help="port of /metrics, /healthz and /readyz (default $MASH_OPS_METRICS_PORT, else 9108)")
+    parser.add_argument("--interval", type=float, default=None, help="seconds between samples (default $MASH_OPS_SAMPLE_INTERVAL_S, else 15)")
     parser.add_argument("--stall-after", type=float, default=None,
-                        help="seconds a committed offset may stand still while messages wait")
-    parser.add_argument("--group", action="append", help="watch only this group (repeatable)")
-    parser.add_argument("--group-prefix", default=None, help="watch groups starting with this")
-    parser.add_argument("--topic-filter", default=None, help="report topics starting with this")
-    parser.add_argument("--log-level", default="INFO")
+                        help="seconds a committed offset may stand still while messages wait (default "
+                             "$MASH_OPS_STALL_AFTER_S, else 300)")
+    parser.add_argument("--group", action="append", help="watch only this group, repeatable (default $MASH_OPS_GROUPS as a JSON list, "
+                             "else every group of --group-prefix)")
+    parser.add_argument("--group-prefix", default=None, help="watch groups starting with this (default $MASH_OPS_GROUP_PREFIX, else the "
+                             "topic prefix)")
+    parser.add_argument("--topic-filter", default=None, help="report topics starting with this (default $MASH_OPS_TOPIC_PREFIX, else the "
+                             "topic prefix)")
+    parser.add_argument("--log-level", default="INFO", help="default INFO")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     settings = build_settings(args)

@@ -76,6 +76,9 @@ class StatusReport:
     deadletters: DeadLetterCounts | None = None
     unreadable: dict[str, int] = field(default_factory=dict)  # topic -> undecodable messages
     error: str | None = None
+    # False until the topics were read: cases, agencies and dead letters are then unknown,
+    # never zero (an empty list would say "no open cases" while the broker is down).
+    known: bool = False
 
 
 def broker_health(kafka: KafkaSettings, timeout_s: float = 5.0) -> BrokerHealth:
@@ -145,6 +148,7 @@ def collect_status(
     report.agencies = agency_performance(requests, responses, report.at)
     report.deadletters = count_deadletters(letters)
     report.unreadable = dict(unreadable)
+    report.known = True
     return report
 
 
@@ -178,6 +182,10 @@ def to_json(report: StatusReport, limit: int = 20) -> dict[str, Any]:
             }
             for g in report.lag.groups
         ]
+    if not report.known:
+        # Not read (broker down, or an error above): unknown, which is not zero.
+        out.update(cases=None, agencies=None, deadletters=None, unreadable=None)
+        return out
     out["cases"] = {
         "by_rag": {
             s.rag.value: {"open": s.open, "overdue": s.overdue,
@@ -251,6 +259,12 @@ def render(report: StatusReport, limit: int = 10) -> Group:
                         stalled)
         parts.append(lag)
 
+    if not report.known:
+        parts.append(Panel("[bold yellow]unknown[/]: the topics could not be read, so open cases, "
+                           "agency responses and dead letters are not shown (not zero)",
+                           title="Open cases, agencies, dead letters"))
+        return Group(*parts)
+
     cases = Table(title="Open cases by RAG", expand=True)
     for col in ("RAG", "open", "overdue", "soonest deadline"):
         cases.add_column(col, justify="left" if col == "RAG" else "right")
@@ -296,15 +310,15 @@ def render(report: StatusReport, limit: int = 10) -> Group:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mash-status", description=__doc__.splitlines()[0])
     add_kafka_options(parser)
     parser.add_argument("--watch", type=float, nargs="?", const=5.0, default=None,
                         metavar="SECONDS", help="refresh every SECONDS (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    parser.add_argument("--limit", type=int, default=10, help="open cases listed")
+    parser.add_argument("--limit", type=int, default=10, help="open cases listed (default 10)")
     parser.add_argument("--stall-after", type=float, default=300.0,
-                        help="with --watch: seconds before a standing consumer counts as stalled")
-    parser.add_argument("--log-level", default="WARNING")
+                        help="with --watch: seconds before a standing consumer counts as stalled (default 300)")
+    parser.add_argument("--log-level", default="WARNING", help="default WARNING")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     settings = OpsSettings(kafka=kafka_from_args(args), stall_after_s=args.stall_after)

@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 
 from mash_common.access import access_model, explain
-from mash_common.cli import add_kafka_options, kafka_from_args
+from mash_common.cli import (
+    add_config_dir_option,
+    add_kafka_options,
+    kafka_from_args,
+    use_config_dir,
+)
 from mash_common.errors import MashError
 from mash_common.hubconfig import load_hub_config
 from mash_common.logs import configure_logging
@@ -20,11 +25,12 @@ from mash_common.logs import configure_logging
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mash_common.access",
+        prog="mash-access",
         description="Create the hub's principals (SCRAM users) and their ACLs, least privilege, "
                     "from config/hub.yaml; idempotent.")
+    add_config_dir_option(parser)
     add_kafka_options(parser)
-    parser.add_argument("--config", type=Path, default=None, help="hub.yaml (default config/hub.yaml)")
+    parser.add_argument("--config", type=Path, default=None, help="hub.yaml (default $MASH_CONFIG_DIR/hub.yaml, else the hub.yaml shipped with mash-hub)")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write each principal's client config (default: beside "
                              "the administrator's client config)")
@@ -33,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", action="store_true",
                         help="print who may read, write and join what; change nothing")
     args = parser.parse_args(argv)
+    use_config_dir(args.config_dir)
     configure_logging("WARNING")
     try:
         hub = load_hub_config(args.config)

@@ -19,9 +19,10 @@ from mash_sdk.contract_kit import ALL_CHECKS, KitOptions, run_contract_kit
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Prove a running adapter follows the hub contract. "
+    p = argparse.ArgumentParser(
+        prog="mash-contract-kit", description="Prove a running adapter follows the hub contract. "
                                 "Run it against a test hub (--prefix), never live topics.")
-    p.add_argument("--agency", required=True)
+    p.add_argument("--agency", required=True, help="the adapter's agency id (required)")
     add_kafka_options(p)
     p.add_argument("--category", default="kit.general",
                    help="a data category the adapter serves (default kit.general)")
@@ -29,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="a category the adapter is configured to decline (default kit.decline)")
     p.add_argument("--known-nhs", help="NHS number of a (test) subject the agency holds; "
                    "enables the 'found' check")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per check")
-    p.add_argument("--backlog", type=int, default=300, help="Green backlog for red-first")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait per check (default 30)")
+    p.add_argument("--backlog", type=int, default=300, help="Green backlog for red-first (default 300)")
     p.add_argument("--checks", default=",".join(ALL_CHECKS),
-                   help=f"comma-separated subset of {','.join(ALL_CHECKS)}")
-    p.add_argument("--log-level", default="WARNING")
+                   help=f"comma-separated subset of {','.join(ALL_CHECKS)} (default: all)")
+    p.add_argument("--log-level", default="WARNING", help="default WARNING")
     args = p.parse_args(argv)
     configure_logging(args.log_level)
     checks = tuple(c.strip() for c in args.checks.split(",") if c.strip())

@@ -23,11 +23,12 @@ logger = logging.getLogger("mash_sdk.reference")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run a configured reference adapter")
-    parser.add_argument("--config", type=Path, required=True, help="adapter YAML")
+    parser = argparse.ArgumentParser(prog="mash-reference-adapter",
+                                     description="Run a configured reference adapter")
+    parser.add_argument("--config", type=Path, required=True, help="adapter YAML (required; no default)")
     add_kafka_options(parser)
-    parser.add_argument("--health-port", type=int, help="port for /healthz and /metrics")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--health-port", type=int, help="port for /healthz and /metrics (default: none served)")
+    parser.add_argument("--log-level", default="INFO", help="default INFO")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from mash_common.cli import add_config_dir_option, use_config_dir
 from mash_common.configfile import load_yaml_model
 from mash_common.errors import MashError
 from mash_common.hubconfig import load_hub_config
@@ -24,23 +25,28 @@ from mash_sdk.simulated.agency import PROFILES, Profile, build_agencies
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Run simulated agencies (synthetic data only)")
-    p.add_argument("--agencies", help="comma-separated ids (default: all in hub.yaml)")
-    p.add_argument("--profile", default="realistic", choices=sorted(PROFILES))
+    p = argparse.ArgumentParser(prog="mash-simulated-agencies",
+                                description="Run simulated agencies (synthetic data only)")
+    p.add_argument("--agencies", help="comma-separated ids (default: every agency of hub.yaml)")
+    p.add_argument("--profile", default="realistic", choices=sorted(PROFILES),
+                   help="behaviour profile (default realistic)")
     p.add_argument("--profile-file", type=Path, help="YAML Profile; overrides --profile")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--population", type=int, default=500)
-    p.add_argument("--hub-config", type=Path, help="hub.yaml (default config/hub.yaml)")
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default from env)")
-    p.add_argument("--prefix", help="topic name prefix")
+    p.add_argument("--seed", type=int, default=1, help="default 1")
+    p.add_argument("--population", type=int, default=500, help="synthetic people (default 500)")
+    add_config_dir_option(p)
+    p.add_argument("--hub-config", type=Path, help="hub.yaml (default $MASH_CONFIG_DIR/hub.yaml, else the hub.yaml shipped with mash-hub)")
+    p.add_argument("--bootstrap", help="Kafka bootstrap servers when no client config names them (default "
+                        "$MASH_KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092)")
+    p.add_argument("--prefix", help="topic name prefix of the hub (default $MASH_KAFKA_TOPIC_PREFIX, else none)")
     p.add_argument("--clients-dir", type=Path, required=True,
                    help="folder of the agencies' client configs (<prefix>agency.<id>.properties, "
                         "as python -m mash_common.access writes them); each agency connects as "
                         "itself")
     p.add_argument("--health-port", type=int, default=0,
                    help="one /healthz and /metrics for all agencies (0: off; 9110 is usual)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="INFO", help="default INFO")
     args = p.parse_args(argv)
+    use_config_dir(args.config_dir)
     configure_logging(args.log_level)
     try:
         hub = load_hub_config(args.hub_config)

@@ -19,7 +19,7 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from mash_common.access import auditstore_group
-from mash_common.auditdb import AuditStore, Stored, create_schema, open_engine
+from mash_ops.auditdb import AuditStore, Stored, create_schema, open_engine
 from mash_common.audittrail import AuditKeys
 from mash_common.contracts import AuditEvent
 from mash_common.errors import ConfigError, SerdeError

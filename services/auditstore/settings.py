@@ -16,7 +16,7 @@ class AuditStoreSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     keys: AuditKeySettings = Field(default_factory=AuditKeySettings)
     # SQLAlchemy URL: SQLite embedded by default; postgresql+psycopg://... for deployments,
-    # connecting as the store's own role (SELECT and INSERT only; mash_common.auditdb).
+    # connecting as the store's own role (SELECT and INSERT only; mash_ops.auditdb).
     database_url: SecretStr = SecretStr("sqlite:///var/auditstore/audit.db")
     # Create the tables (and triggers) if missing. Off where a DBA owns the schema: the
     # application's role may then not create anything.

@@ -9,6 +9,7 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
+from mash_common.cli import take_config_dir
 from mash_common.errors import ConfigError
 from mash_common.hubconfig import load_hub_config
 from mash_common.logs import configure_logging
@@ -20,6 +21,7 @@ from services.webkit.serve import serve
 
 
 def main() -> None:
+    sys.argv = take_config_dir(sys.argv)  # --config-dir DIR, before settings read it
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "hash-password":
         password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from mash_common.cli import take_config_dir
 from mash_common.logs import configure_logging
 from mash_common.worker import run_worker
 from services.enrichment.app import create_app
@@ -11,6 +12,7 @@ from services.enrichment.settings import EnrichmentSettings
 
 
 def main() -> int:
+    sys.argv = take_config_dir(sys.argv)  # --config-dir DIR, before settings read it
     settings = EnrichmentSettings()
     configure_logging(settings.log_level)
     return run_worker("enrichment", lambda registry: create_app(settings, registry),

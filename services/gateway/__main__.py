@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from mash_common.cli import take_config_dir
 from mash_common.errors import ConfigError
 from mash_common.hubconfig import load_hub_config
 from mash_common.logs import configure_logging
@@ -36,6 +37,7 @@ def spec_text() -> str:
 
 
 def main() -> None:
+    sys.argv = take_config_dir(sys.argv)  # --config-dir DIR, before settings read it
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     if command == "new-key":
         key = new_key()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from mash_common.cli import take_config_dir
 from mash_common.logs import configure_logging
 from mash_common.worker import run_worker
 from services.routing.app import create_app
@@ -12,6 +13,7 @@ from services.routing.settings import RoutingSettings
 
 
 def main() -> int:
+    sys.argv = take_config_dir(sys.argv)  # --config-dir DIR, before settings read it
     settings = RoutingSettings()
     configure_logging(settings.log_level)
     return run_worker("routing", lambda registry: create_app(settings, metrics=RoutingMetrics(registry)),

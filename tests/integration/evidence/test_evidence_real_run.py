@@ -30,7 +30,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from mash_common.access import Kind
-from mash_common.auditdb import AuditStore, open_engine
+from mash_ops.auditdb import AuditStore, open_engine
 from mash_common.audittrail import AuditKeys, AuditKeySettings
 from mash_common.contracts import AuditAction, AuditEvent, Referral, TriagedReferral
 from mash_common.errors import SerdeError

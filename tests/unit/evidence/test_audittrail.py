@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.exc import DBAPIError
 
-from mash_common.auditdb import AuditStore, Stored, create_schema, open_engine
+from mash_ops.auditdb import AuditStore, Stored, create_schema, open_engine
 from mash_common.audittrail import (
     AuditKeys,
     AuditKeySettings,

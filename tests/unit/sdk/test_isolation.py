@@ -17,7 +17,8 @@ for name in names:
     importlib.import_module(name)
 print(json.dumps({"modules": names,
                   "leaked": sorted(m for m in sys.modules
-                                   if m.split(".")[0] in ("services", "faust", "mode"))}))
+                                   if m.split(".")[0] in ("mash_hub", "services", "bench", "mash_ops",
+                                                         "faust", "mode"))}))
 """
 
 

@@ -104,7 +104,7 @@ lint: setup
 
 # The demo starts the local broker itself when none answers, and stops what it started.
 run: setup
-	$(VPY) -m mash_demo $(ARGS)
+	$(VPY) -m mash_hub.demo $(ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

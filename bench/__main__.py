@@ -1,7 +1,7 @@
-"""`python -m bench [b1 b2 b3 memory profile gateway redfirst] [--quick]`: runs the benchmarks on a local
+"""`mash-bench [b1 b2 b3 memory profile gateway redfirst] [--quick]`: runs the benchmarks on a local
 secured broker (the bench's own, with a plaintext listener for B1's TLS cost) and writes bench/results/<timestamp>/report.md and report.json.
 
-`python -m bench brokers [--quick]` is the broker fault test on a local three-broker cluster
+`mash-bench brokers [--quick]` is the broker fault test on a local three-broker cluster
 of its own (bench/brokers.py); it is not part of the default set.
 
 Benchmarks print figures; they do not pass or fail. See bench/README.md.
@@ -22,12 +22,21 @@ from types import FrameType
 
 from rich.console import Console
 
-from bench import deadlines, gateway, latency, memory, profiling, redfirst, report, throughput
-from bench.broker import BenchBroker
-from bench.harness import results_root
-from bench.machine import describe
-from bench.session import Ctx, Session
-from mash_demo.processes import ROOT
+from mash_hub.bench import (
+    deadlines,
+    gateway,
+    latency,
+    memory,
+    profiling,
+    redfirst,
+    report,
+    throughput,
+)
+from mash_hub.bench.broker import BenchBroker
+from mash_hub.bench.harness import results_root
+from mash_hub.bench.machine import describe
+from mash_hub.bench.session import Ctx, Session
+from mash_hub.demo.processes import ROOT
 
 ALL = ("b1", "b2", "b3", "memory", "profile", "gateway", "redfirst")
 
@@ -77,9 +86,9 @@ def run(ctx: Ctx, chosen: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args_given = sys.argv[1:] if argv is None else argv
     if args_given[:1] == ["brokers"]:
-        from bench import brokers
+        from mash_hub.bench import brokers
 
-        return brokers.main(args_given[1:])
+        return brokers.cli(args_given[1:])
     parser = argparse.ArgumentParser(prog="mash-bench", description=__doc__.splitlines()[0])
     parser.add_argument("benchmarks", nargs="*", metavar="BENCHMARK",
                         help=f"any of {', '.join(ALL)} (default: all)")

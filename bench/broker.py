@@ -32,15 +32,15 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from bench.machine import free_port
 from mash_common.access import Grant, Kind, Op, Pattern, Principal, Resource, access_model
 from mash_common.access.admin import acl_binding, apply_access, client_config_path, remove_access
 from mash_common.hubconfig import HubConfig, load_hub_config
 from mash_common.provision import provision
 from mash_common.settings import KafkaSettings, SecurityProtocol
-from mash_demo.access import SecuredHub, delete_prefix
-from mash_demo.pipeline import Broker, _local_kafka
-from mash_demo.processes import ROOT
+from mash_hub.bench.machine import free_port
+from mash_hub.demo.access import SecuredHub, delete_prefix
+from mash_hub.demo.pipeline import Broker, _local_kafka
+from mash_hub.demo.processes import ROOT
 
 logger = logging.getLogger(__name__)
 

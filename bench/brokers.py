@@ -3,7 +3,7 @@ profile: replication 3, min.insync.replicas 2, acks=all) while referrals flow; t
 leading the most referral and response partitions is SIGKILLed and restarted, then another
 broker is SIGSTOPped for 30 s and continued.
 
-`python -m bench brokers [--quick]` writes bench/results/<stamp>-brokers/report.md and
+`mash-bench brokers [--quick]` writes bench/results/<stamp>-brokers/report.md and
 report.json; tests/integration/test_broker_faults.py runs the quick plan and asserts what
 the report only states: nothing acknowledged is lost, and no case is assembled twice.
 
@@ -35,10 +35,18 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
-from bench.harness import TOLD, Actors, Prepared, Run, Tracker, prepare_referrals, results_root
 from mash_common.settings import KafkaSettings, Profile
-from mash_demo.access import SecuredHub
-from mash_demo.processes import ROOT
+from mash_hub.bench.harness import (
+    TOLD,
+    Actors,
+    Prepared,
+    Run,
+    Tracker,
+    prepare_referrals,
+    results_root,
+)
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.processes import ROOT
 from mash_sdk.simulated.agency import PROFILES
 
 Say = Callable[[str], None]
@@ -435,12 +443,12 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str]) -> int:
-    """`python -m bench brokers [--quick]`."""
+def cli(argv: list[str]) -> int:
+    """`mash-bench brokers [--quick]`."""
     import argparse
     import logging
 
-    parser = argparse.ArgumentParser(prog="python -m bench brokers", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mash-bench brokers", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the integration test's short plan")
     parser.add_argument("--home", type=Path, default=CLUSTER_HOME,
                         help=f"the cluster's home (default {CLUSTER_HOME.relative_to(ROOT)}; reset first)")
@@ -492,4 +500,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(cli(sys.argv[1:]))

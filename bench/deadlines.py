@@ -14,9 +14,9 @@ import threading
 import time
 from typing import Any
 
-from bench.harness import CaseRecord, pctl
-from bench.session import Ctx, Session
-from mash_demo.processes import FAUST_READY
+from mash_hub.bench.harness import CaseRecord, pctl
+from mash_hub.bench.session import Ctx, Session
+from mash_hub.demo.processes import FAUST_READY
 from mash_sdk.simulated.agency import PROFILES
 
 DUE_S = (3.0, 4.0, 5.0)

@@ -18,13 +18,13 @@ from typing import Any
 import httpx
 from confluent_kafka import Producer
 
-from bench.broker import Leg, create_hub
-from bench.latency import summarise
-from bench.session import Ctx
 from mash_common.serde import AvroSerde
-from mash_demo.web import WebFront
-from mash_demo.web import sample_referral_body as referral_body
-from services.gateway.models import ReferralSubmission
+from mash_hub.bench.broker import Leg, create_hub
+from mash_hub.bench.latency import summarise
+from mash_hub.bench.session import Ctx
+from mash_hub.demo.web import WebFront
+from mash_hub.demo.web import sample_referral_body as referral_body
+from mash_hub.services.gateway.models import ReferralSubmission
 
 SOURCE = "school-portal"
 CONCURRENCY = 16

@@ -22,7 +22,6 @@ import psutil
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from bench.machine import free_port
 from mash_common.contracts import (
     AssembledCase,
     InformationRequest,
@@ -34,12 +33,13 @@ from mash_common.contracts import (
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
-from mash_demo.background import BackgroundLoop
-from mash_demo.hub_system import HubSystem
-from mash_demo.pipeline import Pipeline, PipelineOptions
-from mash_demo.processes import ROOT
-from mash_demo.synthetic import referral_stream
+from mash_hub.bench.machine import free_port
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.background import BackgroundLoop
+from mash_hub.demo.hub_system import HubSystem
+from mash_hub.demo.pipeline import Pipeline, PipelineOptions
+from mash_hub.demo.processes import ROOT
+from mash_hub.demo.synthetic import referral_stream
 from mash_sdk.errors import DropRequest
 from mash_sdk.simulated.agency import Profile, build_agencies
 from mash_sdk.simulated.population import population

@@ -22,8 +22,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from hdrh.histogram import HdrHistogram
 
-from bench.broker import Leg
-from bench.harness import (
+from mash_common.settings import KafkaSettings
+from mash_hub.bench.broker import Leg
+from mash_hub.bench.harness import (
     DECISION,
     GATHERED,
     HUB_DECISION_DELAY_S,
@@ -33,8 +34,7 @@ from bench.harness import (
     consumer_config,
     send_open_loop,
 )
-from bench.session import Ctx, Session
-from mash_common.settings import KafkaSettings
+from mash_hub.bench.session import Ctx, Session
 
 SHARES = (0.25, 0.5, 0.75)
 TARGET_P99_RATIO = 3.0

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from bench.session import Ctx, Session
+from mash_hub.bench.session import Ctx, Session
 from mash_sdk.simulated.agency import PROFILES
 
 LONG_DUE_S = 36_000.0

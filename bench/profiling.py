@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.harness import TOLD
-from bench.session import Ctx, Session
+from mash_hub.bench.harness import TOLD
+from mash_hub.bench.session import Ctx, Session
 
 RATE_HZ = 100
 # Leaf frame's file -> what it is, first match wins.

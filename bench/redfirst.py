@@ -22,15 +22,15 @@ from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from bench.harness import POPULATION_SEED, Prepared, consumer_config, end_offsets
-from bench.session import Ctx, Session
 from mash_common.contracts import Concern, Consent, ConsentStatus, Indicator, Rag, Subject
 from mash_common.serde import AvroSerde
-from mash_demo.processes import FAUST_READY
-from mash_demo.synthetic import referral_stream
+from mash_hub.bench.harness import POPULATION_SEED, Prepared, consumer_config, end_offsets
+from mash_hub.bench.session import Ctx, Session
+from mash_hub.demo.processes import FAUST_READY
+from mash_hub.demo.synthetic import referral_stream
+from mash_hub.services.intake.logic import case_reference
 from mash_sdk.simulated.agency import PROFILES
 from mash_sdk.simulated.population import REFERENCE_DATE, population
-from services.intake.logic import case_reference
 
 BACKLOG = 10_000
 QUICK_BACKLOG = 1_000

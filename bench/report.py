@@ -263,7 +263,7 @@ def markdown(r: dict[str, Any]) -> str:
     if r.get("redfirst"):
         lines += _redfirst(r["redfirst"])
     if r.get("gateway"):
-        from bench.gateway import markdown as gateway_markdown
+        from mash_hub.bench.gateway import markdown as gateway_markdown
         lines += gateway_markdown(r["gateway"])
     if r.get("notes"):
         lines += ["## What limits throughput, and what next", *r["notes"], ""]

@@ -13,8 +13,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.broker import BenchBroker, Leg, LoopClients, create_hub
-from bench.harness import (
+from mash_common.settings import KafkaSettings
+from mash_common.topics import TopicNames
+from mash_hub.bench.broker import BenchBroker, Leg, LoopClients, create_hub
+from mash_hub.bench.harness import (
     Actors,
     Prepared,
     ProcessSet,
@@ -25,9 +27,7 @@ from bench.harness import (
     send_burst,
     send_open_loop,
 )
-from mash_common.settings import KafkaSettings
-from mash_common.topics import TopicNames
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from mash_sdk.simulated.agency import Profile
 
 

@@ -17,8 +17,9 @@ import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.broker import Leg
-from bench.harness import (
+from mash_common.settings import KafkaSettings
+from mash_hub.bench.broker import Leg
+from mash_hub.bench.harness import (
     DECISION,
     HUB_DECISION_DELAY_S,
     TOLD,
@@ -26,8 +27,7 @@ from bench.harness import (
     end_offsets,
     mean_record_size,
 )
-from bench.session import Ctx, Session
-from mash_common.settings import KafkaSettings
+from mash_hub.bench.session import Ctx, Session
 from mash_sdk.simulated.agency import PROFILES
 
 TARGET_RATE = 1000.0

@@ -553,7 +553,7 @@ def ensure_formatted(layout: Layout, java: str, password: str, password_known: b
             "-c",
             str(layout.config),
             # The super user exists from the first moment; every other principal is created
-            # through the Admin API by `python -m mash_common.access`.
+            # through the Admin API by `mash-access`.
             "--add-scram",
             f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]",
         ],

@@ -1,4 +1,4 @@
-"""Creates every topic of the design, idempotently: `python -m mash_common.provision`.
+"""Creates every topic of the design, idempotently: `mash-provision`.
 
 Existing topics are left alone (and reported); a topic with fewer partitions than planned
 is reported, never silently changed, because repartitioning moves keys between partitions.

@@ -3,7 +3,7 @@
 schemas/avro/vectors/<Name>.json is what another implementation (Java, .NET, ...) checks
 itself against: the Parsing Canonical Form, the CRC-64-AVRO fingerprint as the 8 bytes of
 the single-object header (little-endian hex), one example value in Avro's JSON encoding and
-the same value single-object encoded, as hex. `python -m mash_common.vectors --write`
+the same value single-object encoded, as hex. `mash-vectors --write`
 regenerates them; `--check` (and the unit tests) fail if that would change a file.
 The examples are invented: no real person, place or case.
 """

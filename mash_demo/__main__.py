@@ -1,4 +1,4 @@
-"""`python -m mash_demo` (the README's `make run`): the whole pipeline, live.
+"""`mash-demo` (the README's `make run`): the whole pipeline, live.
 
 Starts Kafka (if it is not running), creates a fresh set of topics for this run, starts
 intake, enrichment and routing as worker processes, six simulated agencies and a simulated
@@ -29,13 +29,13 @@ from rich.table import Table
 
 from mash_common.access import Kind
 from mash_common.serde import AvroSerde
-from mash_demo.access import SecuredHub
-from mash_demo.hub_system import HubSystem
-from mash_demo.observer import Observer, Snapshot
-from mash_demo.pipeline import Broker, Pipeline, PipelineOptions
-from mash_demo.processes import ROOT
-from mash_demo.synthetic import SyntheticReferral, referral_stream
-from mash_demo.web import WebFront
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.hub_system import HubSystem
+from mash_hub.demo.observer import Observer, Snapshot
+from mash_hub.demo.pipeline import Broker, Pipeline, PipelineOptions
+from mash_hub.demo.processes import ROOT
+from mash_hub.demo.synthetic import SyntheticReferral, referral_stream
+from mash_hub.demo.web import WebFront
 from mash_sdk.simulated.agency import Behaviour, Latency, Profile, run_agencies
 
 console = Console(highlight=False)
@@ -267,8 +267,8 @@ class _NullLive:
 
 def _evidence(options: PipelineOptions) -> None:
     """What the audit store holds now, and whether every chain verifies."""
-    from mash_ops.auditdb import AuditStore, open_engine
     from mash_common.audittrail import AuditKeys, AuditKeySettings
+    from mash_ops.auditdb import AuditStore, open_engine
 
     keys = AuditKeys.load(AuditKeySettings(keys_file=options.audit_keys_file))
     if keys is None or options.audit_store_url is None:
@@ -283,7 +283,7 @@ def _evidence(options: PipelineOptions) -> None:
         + ("every chain verifies" if not broken else f"[red]{broken} chains broken[/red]")
         + f" (export a case: MASH_AUDIT_KEYS_FILE={options.audit_keys_file} "
           f"MASH_AUDITSTORE_DATABASE_URL={options.audit_store_url} "
-          "python -m mash_ops.evidence export --case ID --out case.zip)")
+          "mash-evidence export --case ID --out case.zip)")
 
 
 def _summary(observer: Observer, result: RunResult) -> None:

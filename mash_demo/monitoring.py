@@ -1,10 +1,10 @@
-"""`python -m mash_demo.monitoring`: one simulated hub's run of the real pipeline, then its
+"""`mash-monitoring-demo`: one simulated hub's run of the real pipeline, then its
 monitoring report, read from the broker as the read-only operations principal.
 
 Starts (or reuses) the secured local broker, provisions a fresh prefix, runs intake,
 enrichment and routing as worker processes, simulated agencies and a simulated hub case
 system, sends synthetic referrals, waits until every one is through (progress every few
-seconds), then runs `python -m mash_ops.report hub` against that prefix and deletes the
+seconds), then runs `mash-report hub` against that prefix and deletes the
 prefix. docs/report/ was made with it, one run per simulated hub (see its README).
 """
 
@@ -22,12 +22,12 @@ from confluent_kafka import Producer
 
 from mash_common.access import Kind
 from mash_common.serde import AvroSerde
-from mash_demo.access import SecuredHub
-from mash_demo.hub_system import HubSystem
-from mash_demo.observer import Observer
-from mash_demo.pipeline import Broker, Pipeline, PipelineOptions
-from mash_demo.processes import ROOT
-from mash_demo.synthetic import referral_stream
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.hub_system import HubSystem
+from mash_hub.demo.observer import Observer
+from mash_hub.demo.pipeline import Broker, Pipeline, PipelineOptions
+from mash_hub.demo.processes import ROOT
+from mash_hub.demo.synthetic import referral_stream
 from mash_ops.report.__main__ import main as report_main
 from mash_sdk.simulated.agency import Behaviour, Latency, Profile, run_agencies
 
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mash_demo.monitoring",
+    parser = argparse.ArgumentParser(prog="mash-monitoring-demo",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--hub-name", required=True)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="steady")

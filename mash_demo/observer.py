@@ -31,7 +31,7 @@ from mash_common.contracts import (
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.background import BackgroundLoop
+from mash_hub.demo.background import BackgroundLoop
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from confluent_kafka.admin import AdminClient
 from mash_common.access import Kind
 from mash_common.audittrail import new_key_file, new_signing_key
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
-from mash_demo.processes import FAUST_READY, ROOT, ServiceProcess
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.processes import FAUST_READY, ROOT, ServiceProcess
 
-AUDITSTORE_READY = "auditstore ready"  # services.auditstore.app.READY (no import of services)
+AUDITSTORE_READY = "auditstore ready"  # mash_hub.services.auditstore.app.READY (no import of services)
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class Pipeline:
             new_signing_key(self.options.audit_keys_file, "run-1-bundles",
                             self.options.bundle_public_key)
         if self.options.audit_store_url is not None:
-            store = ServiceProcess("auditstore", ["-m", "services.auditstore"],
+            store = ServiceProcess("auditstore", ["-m", "mash_hub.services.auditstore"],
                                    self.options.env("auditstore", self.hub), self.options.run_dir)
             self.workers["auditstore"] = store.start()
             store.wait_for_log(AUDITSTORE_READY, timeout_s=timeout_s)
@@ -165,7 +165,7 @@ class Pipeline:
         for service in SERVICES:
             worker = ServiceProcess(
                 service,
-                ["-m", f"services.{service}", "worker", "-l", self.options.log_level],
+                ["-m", f"mash_hub.services.{service}", "worker", "-l", self.options.log_level],
                 self.options.env(service, self.hub),
                 self.options.run_dir,
             )

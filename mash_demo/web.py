@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 
 from mash_common.access import BOARD_PARTY, Kind
-from mash_demo.access import SecuredHub
-from mash_demo.processes import ServiceProcess
-from services.board.users import hash_password
-from services.gateway.auth import hash_key, new_key
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.processes import ServiceProcess
+from mash_hub.services.board.users import hash_password
+from mash_hub.services.gateway.auth import hash_key, new_key
 
 # A synthetic referral as a source system posts it (no real person), for tests and the bench.
 GIVEN_NAME = "Zephyrine"
@@ -113,14 +113,14 @@ class WebFront:
     def start(self, timeout_s: float = 60.0) -> WebFront:
         sources_file, access_file = self._write_files()
         prefix = self.hub.admin.topic_prefix
-        gateway = ServiceProcess("gateway", ["-m", "services.gateway", "serve"], {
+        gateway = ServiceProcess("gateway", ["-m", "mash_hub.services.gateway", "serve"], {
             "MASH_KAFKA_TOPIC_PREFIX": prefix,
             "MASH_KAFKA_BOOTSTRAP_SERVERS": self.hub.admin.bootstrap_servers,
             "MASH_GATEWAY_SOURCES_FILE": str(sources_file),
             "MASH_GATEWAY_DATADIR": str(self.run_dir / "web" / "gateway"),
             "MASH_GATEWAY_PORT": str(self.gateway_port),
         }, self.run_dir)
-        board = ServiceProcess("board", ["-m", "services.board", "serve"], {
+        board = ServiceProcess("board", ["-m", "mash_hub.services.board", "serve"], {
             **self.hub.env(Kind.BOARD, BOARD_PARTY),
             "MASH_BOARD_ACCESS_FILE": str(access_file),
             "MASH_BOARD_PORT": str(self.board_port),

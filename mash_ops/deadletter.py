@@ -1,4 +1,4 @@
-"""Dead-letter tooling: `python -m mash_ops.deadletter list | inspect P:O | replay P:O`.
+"""Dead-letter tooling: `mash-deadletter list | inspect P:O | replay P:O`.
 
 list     what is on the dead-letter topic: position, stage, reason, error, origin, time
 inspect  one dead letter, its original bytes decoded where possible with personal data hidden;

@@ -1,7 +1,7 @@
 """Erasure of a case's personal data, and retention, by an authorised operator: one command.
 
-    python -m mash_ops.erasure erase --case CASE_ID --operator NAME --reason TEXT
-    python -m mash_ops.erasure retention --older-than-days N --operator NAME
+    mash-erasure erase --case CASE_ID --operator NAME --reason TEXT
+    mash-erasure retention --older-than-days N --operator NAME
 
 Runs as the ops.erasure principal (reads the triaged referrals, writes tombstones and the
 audit event) and, on the audit store, as its erasure role (may redact, never delete). What
@@ -34,7 +34,6 @@ from pathlib import Path
 from confluent_kafka import KafkaException, Producer
 
 from mash_common.access import intake_link_topic
-from mash_ops.auditdb import AuditStore, open_engine
 from mash_common.audittrail import AuditKeys
 from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.contracts import AuditAction, AuditEvent, Rag, TriagedReferral, utcnow
@@ -45,10 +44,11 @@ from mash_common.logs import configure_logging
 from mash_common.retention import load_retention
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
+from mash_hub.services.intake.app import ERASE_HEADER
+from mash_hub.services.intake.linking import block_key
+from mash_ops.auditdb import AuditStore, open_engine
 from mash_ops.errors import BrokerUnavailableError
 from mash_ops.reading import read_topics
-from services.intake.app import ERASE_HEADER
-from services.intake.linking import block_key
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class Eraser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mash_ops.erasure", description=__doc__,
+    parser = argparse.ArgumentParser(prog="mash-erasure", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     erase = sub.add_parser("erase", help="erase one or more cases' personal data everywhere")

@@ -1,9 +1,9 @@
 """Evidence bundles: one verifiable file per case, from the audit store.
 
-    python -m mash_ops.evidence export --case CASE_ID --out FILE
-    python -m mash_ops.evidence verify FILE
-    python -m mash_ops.evidence disclosures --case CASE_ID [--case ...]
-    python -m mash_ops.evidence check-store
+    mash-evidence export --case CASE_ID --out FILE
+    mash-evidence verify FILE
+    mash-evidence disclosures --case CASE_ID [--case ...]
+    mash-evidence check-store
 
 A bundle is a zip: events.jsonl (the case's chain as stored: each event with its number,
 content hash and chain link), disclosures.json (who was asked what, who disclosed what, to
@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mash_ops.auditdb import AuditStore, Row, open_engine, verify_rows
 from mash_common.audittrail import (
     AuditKeys,
     check_ed25519,
@@ -42,6 +41,7 @@ from mash_common.audittrail import (
 from mash_common.contracts import AuditAction, AuditEvent, utcnow
 from mash_common.errors import ConfigError, MashError
 from mash_common.logs import configure_logging
+from mash_ops.auditdb import AuditStore, Row, open_engine, verify_rows
 
 FORMAT = "mash-evidence/1"
 MANIFEST = "manifest.json"
@@ -133,7 +133,7 @@ def _summary_html(case_id: str, lines: Sequence[dict[str, Any]], report: dict[st
 td,th{{border:1px solid #999;padding:.3em .5em;text-align:left;vertical-align:top}}</style></head>
 <body><h1>Evidence bundle: case {cell(case_id)}</h1>
 <p>Exported {cell(exported_at)} from the hub's audit store: {len(lines)} events, chained and
-MACed with the hub's key. Check it with <code>python -m mash_ops.evidence verify FILE</code>;
+MACed with the hub's key. Check it with <code>mash-evidence verify FILE</code>;
 this page is covered by the manifest, but only the verifier proves the bundle is intact.</p>
 {section("Who was asked what", report["asked"],
          ["at", "agency", "what", "legal_basis", "purpose", "consent", "chase", "request"])}
@@ -376,7 +376,7 @@ def _keys() -> AuditKeys:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mash_ops.evidence", description=__doc__,
+    parser = argparse.ArgumentParser(prog="mash-evidence", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export", help="write a case's evidence bundle")

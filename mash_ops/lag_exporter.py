@@ -1,4 +1,4 @@
-"""Consumer-group lag as Prometheus metrics: `python -m mash_ops.lag_exporter --port 9108`.
+"""Consumer-group lag as Prometheus metrics: `mash-lag-exporter --port 9108`.
 
 Also a library: LagExporter(settings, registry).sample_once() takes one sample and exposes it
 on the registry, so tests and other tools drive it without the HTTP server or the loop.

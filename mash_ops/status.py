@@ -1,4 +1,4 @@
-"""One screen of the hub's health: `python -m mash_ops.status [--watch N] [--json]`.
+"""One screen of the hub's health: `mash-status [--watch N] [--json]`.
 
 Broker health, lag per consumer group, open cases by RAG against their deadlines, overdue
 cases, each agency's response times and no-response rate, dead letters by reason. Reads the

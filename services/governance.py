@@ -2,7 +2,7 @@
 
 Generated from the shipped configuration (hub.yaml, sharing-agreement.yaml,
 recipient-policy.yaml) so the table the hub's information governance lead reads is the one
-the services run on. `python -m services.governance --write` rewrites docs/governance.md;
+the services run on. `python -m mash_hub.services.governance --write` rewrites docs/governance.md;
 `--check` (and tests/unit/test_governance.py) fail when the file and the config disagree.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from mash_common.contracts import ConsentRule, NotificationKind, Rag
 from mash_common.hubconfig import HubConfig, default_config_dir, load_hub_config
 from mash_common.recipients import RecipientPolicy, Shareable, load_recipient_policy
-from services.enrichment.agreement import SharingAgreement, load_agreement
+from mash_hub.services.enrichment.agreement import SharingAgreement, load_agreement
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "governance.md"
 
@@ -35,7 +35,7 @@ def render(hub: HubConfig, agreement: SharingAgreement, recipients: RecipientPol
         "# Information governance: who may be asked what, give what, learn what",
         "",
         "Generated from config/hub.yaml, config/sharing-agreement.yaml and",
-        "config/recipient-policy.yaml by `python -m services.governance --write`; a unit test",
+        "config/recipient-policy.yaml by `python -m mash_hub.services.governance --write`; a unit test",
         "fails if this file and the configuration disagree. Edit the configuration, not this.",
         "The reasons for each rule are the comments in config/sharing-agreement.yaml.",
         "",
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
         if current != text:
-            sys.stderr.write(f"{DOC} is out of date: python -m services.governance --write\n")
+            sys.stderr.write(f"{DOC} is out of date: python -m mash_hub.services.governance --write\n")
             return 1
         return 0
     sys.stdout.write(text)

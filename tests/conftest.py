@@ -25,7 +25,7 @@ import pytest
 
 from mash_common.hubconfig import HubConfig, load_hub_config
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub, delete_prefix
+from mash_hub.demo.access import SecuredHub, delete_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""`python -m mash_common.access`: create the hub's SCRAM users and ACLs, idempotently.
+"""`mash-access`: create the hub's SCRAM users and ACLs, idempotently.
 
 Runs as the cluster's administrator (`--client-config var/kafka/clients/admin.properties` on
 the local broker). Writes one client config per principal, 0600, into --out.

@@ -1,6 +1,6 @@
 """The access model as Strimzi KafkaUser resources (kafka.strimzi.io/v1beta2).
 
-The same principals and grants `python -m mash_common.access` applies through the Admin
+The same principals and grants `mash-access` applies through the Admin
 API, for a cluster that Strimzi's User Operator manages: SCRAM-SHA-512 authentication and
 `simple` authorisation, one ACL rule per resource pattern with its operations. The User
 Operator creates each user's password in a Secret of the user's name.

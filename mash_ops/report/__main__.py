@@ -1,9 +1,9 @@
-"""`python -m mash_ops.report`: the hub's monitoring report, and the national roll-up.
+"""`mash-report`: the hub's monitoring report, and the national roll-up.
 
-    python -m mash_ops.report hub --from 2026-11-01 --to 2026-11-30 --out var/report/nov
+    mash-report hub --from 2026-11-01 --to 2026-11-30 --out var/report/nov
         [--client-config ops-reader.properties] [--unsuppressed-json restricted.json]
-    python -m mash_ops.report national hub-a.json hub-b.json --out var/report/national
-    python -m mash_ops.report render restricted.json --out var/report/nov
+    mash-report national hub-a.json hub-b.json --out var/report/national
+    mash-report render restricted.json --out var/report/nov
 
 `hub` reads the hub's topics as the read-only operations principal and writes report.html,
 its PNG plots, report.json (schema-v1, suppressed) and csv/. `national` merges hubs'
@@ -27,6 +27,7 @@ from mash_common.errors import MashError
 from mash_common.hubconfig import default_config_dir, load_hub_config
 from mash_common.logs import configure_logging
 from mash_common.recipients import load_recipient_policy
+from mash_hub.services.intake.policy import load_policy, parse_duration
 from mash_ops.report.document import (
     Report,
     ReportFormatError,
@@ -40,7 +41,6 @@ from mash_ops.report.events import EventSource, KafkaEventSource
 from mash_ops.report.figures import ReportOptions, compute
 from mash_ops.report.render import HUB_PLOTS, NATIONAL_PLOTS, write_html
 from mash_ops.report.tables import check_parts
-from services.intake.policy import load_policy, parse_duration
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m mash_ops.report",
+    top = argparse.ArgumentParser(prog="mash-report",
                                   description=__doc__.splitlines()[0])
     top.add_argument("--log-level", default="WARNING")
     sub = top.add_subparsers(dest="command", required=True)

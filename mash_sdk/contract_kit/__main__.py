@@ -1,7 +1,7 @@
-"""`python -m mash_sdk.contract_kit --agency police --client-config kit.properties --prefix test.`
+"""`mash-contract-kit --agency police --client-config kit.properties --prefix test.`
 
 It plays enrichment towards the adapter, so it connects as the contract kit's principal of
-a test hub (`python -m mash_common.access --test-tools` creates it), never as a live service.
+a test hub (`mash-access --test-tools` creates it), never as a live service.
 
 Prints one PASS/FAIL line per check; exits 0 when the contract is met, 1 when it is not,
 2 when the kit itself could not run.

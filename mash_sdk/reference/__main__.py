@@ -1,4 +1,4 @@
-"""Run a reference adapter: `python -m mash_sdk.reference --config police-adapter.yaml`.
+"""Run a reference adapter: `mash-reference-adapter --config police-adapter.yaml`.
 
 Kafka and runtime settings come from the environment (MASH_KAFKA_*, MASH_ADAPTER_*) or the
 flags; the agency, responder, declined categories and backend from the YAML file.

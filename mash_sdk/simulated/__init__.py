@@ -5,7 +5,7 @@
     ...
     hub.stop()
 
-CLI: `python -m mash_sdk.simulated --agencies police,health --profile realistic`.
+CLI: `mash-simulated-agencies --agencies police,health --profile realistic`.
 """
 
 from mash_sdk.simulated.agency import (

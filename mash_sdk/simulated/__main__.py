@@ -1,4 +1,4 @@
-"""`python -m mash_sdk.simulated --agencies police,health --profile realistic --seed 1`
+"""`mash-simulated-agencies --agencies police,health --profile realistic --seed 1`
 
 Runs the simulated agencies in one process until SIGTERM/SIGINT. Agency ids default to
 every agency in config/hub.yaml; --profile-file takes a YAML Profile for custom behaviour.
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefix", help="topic name prefix of the hub (default $MASH_KAFKA_TOPIC_PREFIX, else none)")
     p.add_argument("--clients-dir", type=Path, required=True,
                    help="folder of the agencies' client configs (<prefix>agency.<id>.properties, "
-                        "as python -m mash_common.access writes them); each agency connects as "
+                        "as mash-access writes them); each agency connects as "
                         "itself")
     p.add_argument("--health-port", type=int, default=0,
                    help="one /healthz and /metrics for all agencies (0: off; 9110 is usual)")

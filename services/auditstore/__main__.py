@@ -1,4 +1,4 @@
-"""`python -m services.auditstore`: build settings, configure logging, run the store."""
+"""`mash-auditstore`: build settings, configure logging, run the store."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 from mash_common.errors import ConfigError
 from mash_common.logs import configure_logging
 from mash_common.metrics import serve_metrics
-from services.auditstore.app import AuditStoreWorker
-from services.auditstore.metrics import AuditStoreMetrics
-from services.auditstore.settings import AuditStoreSettings
+from mash_hub.services.auditstore.app import AuditStoreWorker
+from mash_hub.services.auditstore.metrics import AuditStoreMetrics
+from mash_hub.services.auditstore.settings import AuditStoreSettings
 
 EXIT_CONFIG = 2
 

@@ -19,13 +19,13 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from mash_common.access import auditstore_group
-from mash_ops.auditdb import AuditStore, Stored, create_schema, open_engine
 from mash_common.audittrail import AuditKeys
 from mash_common.contracts import AuditEvent
 from mash_common.errors import ConfigError, SerdeError
 from mash_common.serde import AvroSerde
-from services.auditstore.metrics import AuditStoreMetrics
-from services.auditstore.settings import AuditStoreSettings
+from mash_hub.services.auditstore.metrics import AuditStoreMetrics
+from mash_hub.services.auditstore.settings import AuditStoreSettings
+from mash_ops.auditdb import AuditStore, Stored, create_schema, open_engine
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`python -m services.board [serve | hash-password]`: the case board and the agency
+"""`mash-board [serve | hash-password]`: the case board and the agency
 response page. hash-password reads a password on stdin and prints its scrypt hash for the
 access file."""
 
@@ -13,11 +13,11 @@ from mash_common.cli import take_config_dir
 from mash_common.errors import ConfigError
 from mash_common.hubconfig import load_hub_config
 from mash_common.logs import configure_logging
-from services.board.app import create_app
-from services.board.metrics import BoardMetrics
-from services.board.settings import BoardSettings, load_access
-from services.board.users import hash_password
-from services.webkit.serve import serve
+from mash_hub.services.board.app import create_app
+from mash_hub.services.board.metrics import BoardMetrics
+from mash_hub.services.board.settings import BoardSettings, load_access
+from mash_hub.services.board.users import hash_password
+from mash_hub.services.webkit.serve import serve
 
 
 def main() -> None:

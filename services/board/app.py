@@ -42,7 +42,7 @@ from mash_common.contracts import (
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from services.board.logic import (
+from mash_hub.services.board.logic import (
     Board,
     case_view,
     find_request,
@@ -50,12 +50,12 @@ from services.board.logic import (
     staff_view,
     wall_view,
 )
-from services.board.metrics import BoardMetrics
-from services.board.settings import AccessFile, BoardSettings
-from services.board.users import Role, User, check_password
-from services.webkit.changes import Changes
-from services.webkit.producer import AsyncProducer
-from services.webkit.reader import TopicReader
+from mash_hub.services.board.metrics import BoardMetrics
+from mash_hub.services.board.settings import AccessFile, BoardSettings
+from mash_hub.services.board.users import Role, User, check_password
+from mash_hub.services.webkit.changes import Changes
+from mash_hub.services.webkit.producer import AsyncProducer
+from mash_hub.services.webkit.reader import TopicReader
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent

@@ -25,7 +25,7 @@ from mash_common.configfile import load_yaml_model
 from mash_common.errors import ConfigError
 from mash_common.hubconfig import default_config_dir
 from mash_common.settings import KafkaSettings
-from services.board.users import Role, User
+from mash_hub.services.board.users import Role, User
 
 
 class AgencyEntry(BaseModel):

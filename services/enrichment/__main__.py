@@ -1,4 +1,4 @@
-"""`python -m services.enrichment worker`: build settings, configure logging, run the worker."""
+"""`mash-enrichment worker`: build settings, configure logging, run the worker."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 from mash_common.cli import take_config_dir
 from mash_common.logs import configure_logging
 from mash_common.worker import run_worker
-from services.enrichment.app import create_app
-from services.enrichment.settings import EnrichmentSettings
+from mash_hub.services.enrichment.app import create_app
+from mash_hub.services.enrichment.settings import EnrichmentSettings
 
 
 def main() -> int:

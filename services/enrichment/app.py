@@ -57,8 +57,8 @@ from mash_common.streams import (
 )
 from mash_common.threshold import load_rating_policy
 from mash_common.topics import PIPELINE_PARTITIONS
-from services.enrichment.agreement import load_agreement, source_kinds
-from services.enrichment.logic import (
+from mash_hub.services.enrichment.agreement import load_agreement, source_kinds
+from mash_hub.services.enrichment.logic import (
     Audit,
     Event,
     ExcessDisclosure,
@@ -80,9 +80,9 @@ from services.enrichment.logic import (
     forgettable,
     is_due,
 )
-from services.enrichment.metrics import EnrichmentMetrics
-from services.enrichment.settings import EnrichmentSettings
-from services.enrichment.store import CaseStore
+from mash_hub.services.enrichment.metrics import EnrichmentMetrics
+from mash_hub.services.enrichment.settings import EnrichmentSettings
+from mash_hub.services.enrichment.store import CaseStore
 
 logger = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ from mash_common.contracts import (
 from mash_common.ids import stable_id
 from mash_common.threshold import ResponseRule, Timescales, due_at, fired_response_rules, highest
 from mash_common.workinghours import WorkingHours
-from services.enrichment.agreement import (
+from mash_hub.services.enrichment.agreement import (
     Ask,
     ConsentState,
     SharingAgreement,

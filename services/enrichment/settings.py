@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mash_common.hubconfig import default_config_dir
 from mash_common.settings import KafkaSettings
-from services.enrichment.logic import DEFAULT_CHASE_POINTS
+from mash_hub.services.enrichment.logic import DEFAULT_CHASE_POINTS
 
 
 class EnrichmentSettings(BaseSettings):

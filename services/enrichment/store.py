@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mash_common.contracts import Rag
-from services.enrichment.logic import GatherState, Phase
+from mash_hub.services.enrichment.logic import GatherState, Phase
 
 # zlib level 1: most of the saving at a small cost (a few tens of microseconds a case).
 COMPRESSION_LEVEL = 1

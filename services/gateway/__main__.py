@@ -1,4 +1,4 @@
-"""`python -m services.gateway [serve | new-key | openapi]`: the referral gateway.
+"""`mash-gateway [serve | new-key | openapi]`: the referral gateway.
 
 serve (the default) runs the HTTP API; new-key prints a fresh API key and the sha256 line
 for the sources file; openapi prints the OpenAPI spec (committed as
@@ -17,11 +17,11 @@ from mash_common.cli import take_config_dir
 from mash_common.errors import ConfigError
 from mash_common.hubconfig import load_hub_config
 from mash_common.logs import configure_logging
-from services.gateway.app import create_app
-from services.gateway.auth import hash_key, new_key
-from services.gateway.metrics import GatewayMetrics
-from services.gateway.settings import GatewaySettings, SourceEntry, load_sources
-from services.webkit.serve import serve
+from mash_hub.services.gateway.app import create_app
+from mash_hub.services.gateway.auth import hash_key, new_key
+from mash_hub.services.gateway.metrics import GatewayMetrics
+from mash_hub.services.gateway.settings import GatewaySettings, SourceEntry, load_sources
+from mash_hub.services.webkit.serve import serve
 
 SPEC_PATH = Path(__file__).with_name("openapi.json")
 

@@ -30,9 +30,9 @@ from mash_common.contracts import OutcomeNotification, utcnow
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from services.gateway.auth import Authenticator
-from services.gateway.metrics import GatewayMetrics
-from services.gateway.models import (
+from mash_hub.services.gateway.auth import Authenticator
+from mash_hub.services.gateway.metrics import GatewayMetrics
+from mash_hub.services.gateway.models import (
     REFERRAL_ID_PATTERN,
     Accepted,
     Health,
@@ -41,11 +41,11 @@ from services.gateway.models import (
     ReferralSubmission,
     derived_referral_id,
 )
-from services.gateway.outcomes import OutcomeBook
-from services.gateway.settings import GatewaySettings, SourceEntry
-from services.gateway.store import IdempotencyStore, State, Verdict
-from services.webkit.changes import Changes
-from services.webkit.problems import (
+from mash_hub.services.gateway.outcomes import OutcomeBook
+from mash_hub.services.gateway.settings import GatewaySettings, SourceEntry
+from mash_hub.services.gateway.store import IdempotencyStore, State, Verdict
+from mash_hub.services.webkit.changes import Changes
+from mash_hub.services.webkit.problems import (
     PROBLEM_JSON,
     FieldProblem,
     Problem,
@@ -53,8 +53,8 @@ from services.webkit.problems import (
     problem,
     validation_problem,
 )
-from services.webkit.producer import AsyncProducer
-from services.webkit.reader import TopicReader
+from mash_hub.services.webkit.producer import AsyncProducer
+from mash_hub.services.webkit.reader import TopicReader
 
 logger = logging.getLogger(__name__)
 

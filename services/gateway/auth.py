@@ -1,6 +1,6 @@
 """API keys: each source system has one; only its sha256 is configured.
 
-Keys are 256-bit random tokens (`python -m services.gateway new-key`), so a fast hash is
+Keys are 256-bit random tokens (`mash-gateway new-key`), so a fast hash is
 enough: there is no dictionary to guess from, and a stolen sources file yields no key.
 """
 

@@ -11,7 +11,7 @@ import threading
 from collections import defaultdict
 
 from mash_common.contracts import OutcomeNotification
-from services.gateway.models import Outcome
+from mash_hub.services.gateway.models import Outcome
 
 
 class OutcomeBook:

@@ -56,8 +56,8 @@ from mash_common.streams import (
     write_table,
 )
 from mash_common.topics import PIPELINE_PARTITIONS
-from services.intake.linking import Block, block_key
-from services.intake.logic import (
+from mash_hub.services.intake.linking import Block, block_key
+from mash_hub.services.intake.logic import (
     Admission,
     SeenReferral,
     Verdict,
@@ -66,10 +66,10 @@ from services.intake.logic import (
     rejected_notification,
     triage,
 )
-from services.intake.metrics import IntakeMetrics
-from services.intake.policy import ThresholdPolicy, load_policy
-from services.intake.settings import IntakeSettings
-from services.intake.validation import Problem, Rules
+from mash_hub.services.intake.metrics import IntakeMetrics
+from mash_hub.services.intake.policy import ThresholdPolicy, load_policy
+from mash_hub.services.intake.settings import IntakeSettings
+from mash_hub.services.intake.validation import Problem, Rules
 
 logger = logging.getLogger(__name__)
 

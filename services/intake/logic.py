@@ -25,9 +25,9 @@ from mash_common.contracts import (
 )
 from mash_common.ids import stable_id
 from mash_common.recipients import KindRule, Shareable
-from services.intake.linking import Block, Match, OpenCase, find_open_case, identity_of
-from services.intake.policy import ThresholdPolicy, due_at, highest, rate
-from services.intake.validation import Problem, Rules, validate
+from mash_hub.services.intake.linking import Block, Match, OpenCase, find_open_case, identity_of
+from mash_hub.services.intake.policy import ThresholdPolicy, due_at, highest, rate
+from mash_hub.services.intake.validation import Problem, Rules, validate
 
 
 def content_hash(referral: Referral, key: bytes | None = None) -> str:

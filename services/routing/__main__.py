@@ -1,4 +1,4 @@
-"""`python -m services.routing worker`: build settings, configure logging, run the worker."""
+"""`mash-routing worker`: build settings, configure logging, run the worker."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import sys
 from mash_common.cli import take_config_dir
 from mash_common.logs import configure_logging
 from mash_common.worker import run_worker
-from services.routing.app import create_app
-from services.routing.metrics import RoutingMetrics
-from services.routing.settings import RoutingSettings
+from mash_hub.services.routing.app import create_app
+from mash_hub.services.routing.metrics import RoutingMetrics
+from mash_hub.services.routing.settings import RoutingSettings
 
 
 def main() -> int:

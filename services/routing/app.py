@@ -41,7 +41,7 @@ from mash_common.streams import (
     write_table,
 )
 from mash_common.topics import PIPELINE_PARTITIONS, TopicNames
-from services.routing.logic import (
+from mash_hub.services.routing.logic import (
     CaseState,
     DecisionStatus,
     ParkedDecision,
@@ -52,9 +52,9 @@ from services.routing.logic import (
     on_decision,
     park,
 )
-from services.routing.metrics import RoutingMetrics
-from services.routing.policy import RecipientPolicy, load_recipient_policy
-from services.routing.settings import RoutingSettings
+from mash_hub.services.routing.metrics import RoutingMetrics
+from mash_hub.services.routing.policy import RecipientPolicy, load_recipient_policy
+from mash_hub.services.routing.settings import RoutingSettings
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from mash_common.contracts import (
 )
 from mash_common.hubconfig import HubConfig
 from mash_common.ids import stable_id
-from services.routing.policy import RecipientPolicy, Role, Shareable
+from mash_hub.services.routing.policy import RecipientPolicy, Role, Shareable
 
 # Roster ---------------------------------------------------------------------------------
 

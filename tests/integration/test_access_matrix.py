@@ -2,7 +2,7 @@
 
 Each kind of principal's allowed operations succeed, and everything its role does not need
 is refused with the broker's own authentication or authorisation error. The principals and
-ACLs are the ones `python -m mash_common.access` creates from config/hub.yaml.
+ACLs are the ones `mash-access` creates from config/hub.yaml.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from confluent_kafka.admin import AdminClient
 from mash_common.access import Kind
 from mash_common.settings import KafkaSettings, SecurityProtocol
 from mash_common.topics import TopicNames
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@ its own: while referrals flow through the whole pipeline, the broker leading the
 referral and response partitions is SIGKILLed and restarted, then another is SIGSTOPped for
 30 s. Nothing acknowledged may be lost, and no case may be assembled twice.
 
-About four minutes on a 2-core machine; `python -m bench brokers` runs the longer plan.
+About four minutes on a 2-core machine; `mash-bench brokers` runs the longer plan.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import brokers
 from mash_common.settings import KafkaSettings
+from mash_hub.bench import brokers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 

@@ -10,7 +10,7 @@ from mash_common.hubconfig import HubConfig
 from mash_common.provision import planned_topics, provision
 from mash_common.serde import MARKER, AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from tests.support.factories import referral
 from tests.support.kafka import TopicReader, produce_records
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from tests.integration.enrichment.conftest import enrichment_worker
 
 pytestmark = pytest.mark.integration

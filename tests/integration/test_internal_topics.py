@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from mash_common.settings import KafkaSettings
 from mash_common.streams import ensure_internal_topics, internal_topics
-from services.intake.app import create_app
-from services.intake.settings import IntakeSettings
+from mash_hub.services.intake.app import create_app
+from mash_hub.services.intake.settings import IntakeSettings
 
 pytestmark = pytest.mark.integration
 

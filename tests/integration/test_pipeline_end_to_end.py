@@ -17,11 +17,11 @@ from confluent_kafka import Producer
 
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
-from mash_demo.hub_system import HubSystem
-from mash_demo.observer import Observer
-from mash_demo.pipeline import Pipeline, PipelineOptions
-from mash_demo.synthetic import referral_stream
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.hub_system import HubSystem
+from mash_hub.demo.observer import Observer
+from mash_hub.demo.pipeline import Pipeline, PipelineOptions
+from mash_hub.demo.synthetic import referral_stream
 from mash_ops.scrape import Scrape, scrape
 from mash_sdk.simulated.agency import Behaviour, Profile, run_agencies
 

@@ -10,13 +10,13 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from bench.redfirst import children, prepare
 from mash_common.contracts import Rag
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
-from mash_demo.pipeline import Pipeline, PipelineOptions
-from mash_demo.processes import FAUST_READY
-from services.intake.logic import case_reference
+from mash_hub.bench.redfirst import children, prepare
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.pipeline import Pipeline, PipelineOptions
+from mash_hub.demo.processes import FAUST_READY
+from mash_hub.services.intake.logic import case_reference
 from tests.support.kafka import TopicReader
 
 pytestmark = pytest.mark.integration

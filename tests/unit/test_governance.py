@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from services.governance import DOC, main, render_shipped
+from mash_hub.services.governance import DOC, main, render_shipped
 
 
 def test_the_governance_table_matches_the_shipped_config() -> None:
     assert DOC.read_text(encoding="utf-8") == render_shipped(), \
-        "run: python -m services.governance --write"
+        "run: python -m mash_hub.services.governance --write"
     assert main(["--check"]) == 0
 
 

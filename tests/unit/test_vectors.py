@@ -23,7 +23,7 @@ def _vector(name: str) -> dict:
 
 
 def test_vectors_are_up_to_date() -> None:
-    assert stale() == [], "run: python -m mash_common.vectors --write"
+    assert stale() == [], "run: mash-vectors --write"
 
 
 @pytest.mark.parametrize("name", STORE.names())

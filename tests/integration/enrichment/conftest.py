@@ -26,7 +26,7 @@ from mash_common.contracts import (
 from mash_common.hubconfig import HubConfig
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from tests.support.factories import referral
 from tests.support.processes import ServiceProcess
 
@@ -88,7 +88,7 @@ class Hub:
 def enrichment_worker(secured: SecuredHub, log_dir: Path, **extra_env: str) -> ServiceProcess:
     return ServiceProcess(
         "enrichment",
-        ["-m", "services.enrichment", "worker", "-l", "info"],
+        ["-m", "mash_hub.services.enrichment", "worker", "-l", "info"],
         {
             **secured.env(Kind.SERVICE, "enrichment"),
             "MASH_ENRICHMENT_DATADIR": str(log_dir / "data"),

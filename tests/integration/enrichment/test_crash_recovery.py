@@ -25,9 +25,9 @@ from mash_common.contracts import (
 )
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
-from services.enrichment.logic import GatherState, Phase
-from services.enrichment.store import decode_state
+from mash_hub.demo.access import SecuredHub
+from mash_hub.services.enrichment.logic import GatherState, Phase
+from mash_hub.services.enrichment.store import decode_state
 from tests.integration.enrichment.conftest import SERDE, Hub, enrichment_worker
 from tests.support.kafka import Received, TopicReader
 from tests.support.processes import FAUST_READY

@@ -27,7 +27,7 @@ from mash_common.contracts import (
 )
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from tests.integration.enrichment.conftest import SERDE, Hub
 from tests.support.kafka import Received, TopicReader
 from tests.support.processes import ServiceProcess

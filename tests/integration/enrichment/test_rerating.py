@@ -33,7 +33,7 @@ from mash_common.contracts import (
     utcnow,
 )
 from mash_common.hubconfig import HubConfig
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from tests.integration.enrichment.conftest import SERDE, Hub, enrichment_worker
 from tests.support.kafka import Received, TopicReader
 from tests.support.processes import ServiceProcess

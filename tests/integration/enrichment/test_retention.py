@@ -11,7 +11,7 @@ import pytest
 from mash_common.contracts import DeadLetter, Rag
 from mash_common.hubconfig import HubConfig
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from tests.integration.enrichment.conftest import SERDE, Hub, enrichment_worker
 from tests.integration.enrichment.test_gather_flow import cases_for, new_case, requests_for
 from tests.support.kafka import Received, TopicReader

@@ -30,20 +30,20 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from mash_common.access import Kind
-from mash_ops.auditdb import AuditStore, open_engine
 from mash_common.audittrail import AuditKeys, AuditKeySettings
 from mash_common.contracts import AuditAction, AuditEvent, Referral, TriagedReferral
 from mash_common.errors import SerdeError
 from mash_common.serde import AvroSerde
-from mash_demo.access import SecuredHub
-from mash_demo.hub_system import HubSystem
-from mash_demo.observer import Observer
-from mash_demo.pipeline import Pipeline, PipelineOptions
-from mash_demo.synthetic import referral_stream
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.hub_system import HubSystem
+from mash_hub.demo.observer import Observer
+from mash_hub.demo.pipeline import Pipeline, PipelineOptions
+from mash_hub.demo.synthetic import referral_stream
+from mash_hub.services.intake.linking import normalise_name
+from mash_ops.auditdb import AuditStore, open_engine
 from mash_ops.evidence import verify_bundle
 from mash_ops.reading import read_topics
 from mash_sdk.simulated.agency import Behaviour, Profile, run_agencies
-from services.intake.linking import normalise_name
 from tests.support.tamper import KINDS, run_trials, tamper_bundle, tamper_store
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from mash_ops.auditdb import AuditStore, Stored, install_postgres_roles, open_engine
 from mash_common.audittrail import AuditKeys, AuditKeySettings, new_key_file
 from mash_common.contracts import AuditAction, AuditEvent, utcnow
+from mash_ops.auditdb import AuditStore, Stored, install_postgres_roles, open_engine
 from tests.integration.sdk.conftest import postgres_url  # noqa: F401  (the shared server)
 
 pytestmark = pytest.mark.integration

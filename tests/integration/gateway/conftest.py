@@ -11,11 +11,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from mash_common.access import Kind
-from mash_demo.access import SecuredHub
-from services.gateway.app import create_app
-from services.gateway.auth import hash_key, new_key
-from services.gateway.metrics import GatewayMetrics
-from services.gateway.settings import GatewaySettings, load_sources
+from mash_hub.demo.access import SecuredHub
+from mash_hub.services.gateway.app import create_app
+from mash_hub.services.gateway.auth import hash_key, new_key
+from mash_hub.services.gateway.metrics import GatewayMetrics
+from mash_hub.services.gateway.settings import GatewaySettings, load_sources
 from tests.support.web import serving
 
 SOURCES = ("school-portal", "police-niche")

@@ -7,7 +7,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from services.gateway.__main__ import SPEC_PATH
+from mash_hub.services.gateway.__main__ import SPEC_PATH
 from tests.integration.gateway.conftest import RunningGateway
 
 pytestmark = pytest.mark.integration

@@ -38,7 +38,7 @@ from mash_common.contracts import (
 from mash_common.hubconfig import HubConfig
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from tests.support.factories import referral
 from tests.support.kafka import Received, TopicReader, produce
 from tests.support.processes import FAUST_READY, ServiceProcess
@@ -105,7 +105,7 @@ def hub(module_hub: SecuredHub, hub_config: HubConfig, tmp_path_factory: pytest.
         "MASH_INTAKE_DUE_GREEN_S": str(DUE[Rag.GREEN]),
         "MASH_INTAKE_USE_WORKING_HOURS": "false",
     }
-    worker = ServiceProcess("intake", ["-m", "services.intake", "worker", "-l", "info"], env, workdir)
+    worker = ServiceProcess("intake", ["-m", "mash_hub.services.intake", "worker", "-l", "info"], env, workdir)
     topics = [*kafka.topics.triaged_lanes, kafka.topics.deadletter, kafka.topics.audit,
               *(kafka.topics.outcomes(r) for r in hub_config.outcome_recipients)]
     reader = TopicReader(kafka, topics)

@@ -11,9 +11,9 @@ from mash_common.access import Kind, service_app_id
 from mash_common.audittrail import AuditKeys, AuditKeySettings, new_key_file
 from mash_common.contracts import AuditAction, AuditEvent, utcnow
 from mash_common.serde import AvroSerde
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
+from mash_hub.services.intake.linking import block_key
 from mash_ops.reading import read_topics
-from services.intake.linking import block_key
 from tests.support.factories import referral
 from tests.support.kafka import Received, TopicReader, produce
 from tests.support.processes import FAUST_READY, ServiceProcess
@@ -41,7 +41,7 @@ def test_a_case_past_its_link_window_is_removed_and_the_removal_audited(
     sent = referral("REF-RETAIN-1", received_at=utcnow())
     block = block_key(sent.subject, sent.referral_id).encode()
     changelog = f"{service_app_id(kafka.topic_prefix, 'intake')}-cases-changelog"
-    worker = ServiceProcess("intake", ["-m", "services.intake", "worker", "-l", "info"], env,
+    worker = ServiceProcess("intake", ["-m", "mash_hub.services.intake", "worker", "-l", "info"], env,
                             tmp_path)
     with worker.running(FAUST_READY, timeout_s=120), TopicReader(kafka, [kafka.topics.audit]) as audit:
         produce(secured_hub.source("school-portal"), kafka.topics.referrals("school-portal"),

@@ -5,7 +5,7 @@ adapter answers police's requests (the other agencies are simulated); the Java h
 decides; the referrer's outcome topic receives the DECISION.
 
 Every party connects to the secured broker as its own principal: the Java processes take
-the librdkafka client-config files `python -m mash_common.access` wrote for the police
+the librdkafka client-config files `mash-access` wrote for the police
 adapter and the case-management hub system.
 """
 
@@ -20,8 +20,8 @@ from mash_common.access import Kind
 from mash_common.contracts import AssembledCase, Decision, NotificationKind, OutcomeNotification
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
-from mash_demo.pipeline import Pipeline, PipelineOptions
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.pipeline import Pipeline, PipelineOptions
 from mash_sdk.simulated.agency import SIX_AGENCIES, run_agencies
 from tests.support.factories import referral
 from tests.support.java import JAVA_READY, java_client

@@ -12,7 +12,7 @@ from mash_common.access import Kind
 from mash_common.contracts import AuditAction, AuditEvent, DeadLetter
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from mash_ops import deadletter
 from mash_ops.deadletter import DeadLetterTool
 from mash_ops.errors import AlreadyReplayedError, OpsError

@@ -11,7 +11,7 @@ from mash_common.access import Kind
 from mash_common.contracts import AuditAction, AuditEvent, TriagedReferral
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from mash_ops.deadletter import DeadLetterTool
 from mash_ops.errors import AlreadyReplayedError
 from mash_ops.reading import read_topics
@@ -31,7 +31,7 @@ def intake(secured: SecuredHub, workdir: Path, max_age_years: int, name: str) ->
         "MASH_INTAKE_MAX_AGE_YEARS": str(max_age_years),
         "MASH_INTAKE_USE_WORKING_HOURS": "false",
     }
-    return ServiceProcess(name, ["-m", "services.intake", "worker", "-l", "info"], env, workdir)
+    return ServiceProcess(name, ["-m", "mash_hub.services.intake", "worker", "-l", "info"], env, workdir)
 
 
 def test_rejected_referral_replayed_after_fix_is_triaged_once(

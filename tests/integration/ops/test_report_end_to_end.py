@@ -20,11 +20,11 @@ from confluent_kafka import Producer
 from mash_common.access import Kind
 from mash_common.contracts import AssembledCase, Completeness, Rag, TriagedReferral
 from mash_common.serde import AvroSerde
-from mash_demo.access import SecuredHub
-from mash_demo.hub_system import HubSystem
-from mash_demo.observer import Observer
-from mash_demo.pipeline import Pipeline, PipelineOptions
-from mash_demo.synthetic import referral_stream
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.hub_system import HubSystem
+from mash_hub.demo.observer import Observer
+from mash_hub.demo.pipeline import Pipeline, PipelineOptions
+from mash_hub.demo.synthetic import referral_stream
 from mash_ops.reading import read_topics
 from mash_ops.report.__main__ import main as report_main
 from mash_ops.report.document import validate

@@ -21,7 +21,7 @@ from mash_common.contracts import (
     TriagedReferral,
 )
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from mash_ops.settings import OpsSettings
 from mash_ops.status import collect_status, render, to_json
 from tests.integration.ops.helpers import commit

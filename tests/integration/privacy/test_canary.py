@@ -38,9 +38,9 @@ from mash_common.contracts import (
 )
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
-from mash_demo.hub_system import HubSystem
-from mash_demo.pipeline import Pipeline, PipelineOptions
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.hub_system import HubSystem
+from mash_hub.demo.pipeline import Pipeline, PipelineOptions
 from mash_sdk import Answer
 from mash_sdk.runtime import Adapter
 from mash_sdk.settings import AdapterSettings

@@ -33,7 +33,7 @@ from mash_common.hubconfig import HubConfig
 from mash_common.ids import stable_id
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from tests.support.factories import referral
 from tests.support.kafka import Received, TopicReader, produce_records
 from tests.support.processes import ServiceProcess
@@ -49,7 +49,7 @@ serde = AvroSerde()
 def routing_process(secured: SecuredHub, tmp_path: Path, name: str) -> ServiceProcess:
     return ServiceProcess(
         name,
-        ["-m", "services.routing", "worker"],
+        ["-m", "mash_hub.services.routing", "worker"],
         env={
             **secured.env(Kind.SERVICE, "routing"),
             "MASH_ROUTING_METRICS_PORT": "0",

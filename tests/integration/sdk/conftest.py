@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from mash_sdk import Adapter, AdapterSettings, Handler
 
 StartAdapter = Callable[..., Adapter]

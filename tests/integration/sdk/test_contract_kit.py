@@ -25,7 +25,7 @@ from mash_common.errors import SerdeError
 from mash_common.partitioning import partition_for
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from mash_sdk.contract_kit import KitOptions, Report, run_contract_kit
 from mash_sdk.reference import build_handler
 from mash_sdk.reference.config import ReferenceConfig

@@ -10,7 +10,7 @@ import pytest
 from mash_common.contracts import InformationResponse, Rag, ResponseStatus
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
-from mash_demo.access import SecuredHub
+from mash_hub.demo.access import SecuredHub
 from mash_sdk.simulated import SIX_AGENCIES, population
 from mash_sdk.simulated.population import AgencyKnowledge
 from mash_sdk.testing import make_request

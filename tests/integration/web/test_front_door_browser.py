@@ -20,10 +20,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from mash_demo.access import SecuredHub
-from mash_demo.hub_system import HubSystem
-from mash_demo.pipeline import Pipeline, PipelineOptions
-from mash_demo.web import WebFront
+from mash_hub.demo.access import SecuredHub
+from mash_hub.demo.hub_system import HubSystem
+from mash_hub.demo.pipeline import Pipeline, PipelineOptions
+from mash_hub.demo.web import WebFront
 from mash_sdk.simulated.agency import Behaviour, Profile, run_agencies
 from tests.support.referrals import FAMILY_NAME, GIVEN_NAME, referral_body
 

@@ -21,7 +21,7 @@ from mash_common.contracts import (
     ResponseStatus,
     SubjectIdentifiers,
 )
-from services.board.logic import (
+from mash_hub.services.board.logic import (
     AgencyState,
     Board,
     Stage,
@@ -31,7 +31,7 @@ from services.board.logic import (
     staff_view,
     wall_view,
 )
-from services.board.users import check_password, hash_password
+from mash_hub.services.board.users import check_password, hash_password
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -171,7 +171,7 @@ def test_the_case_view_shows_the_rating_history() -> None:
 
 def test_an_erased_case_leaves_the_board() -> None:
     from mash_common.contracts import Rag
-    from services.board.logic import Board
+    from mash_hub.services.board.logic import Board
 
     board = Board()
     now = datetime.now(UTC)

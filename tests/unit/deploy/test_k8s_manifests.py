@@ -38,7 +38,7 @@ def _of(kind: str) -> list[dict[str, Any]]:
 def test_the_committed_manifests_are_what_config_renders() -> None:
     rendered = k8s.render(k8s.load_k8s_config(), load_hub_config())
     assert k8s.drift(rendered, K8S_DIR) == [], (
-        "regenerate: python -m mash_common.deploy.k8s --write deploy/k8s")
+        "regenerate: mash-k8s --write deploy/k8s")
 
 
 def test_check_fails_on_an_edited_a_missing_or_a_stray_file(tmp_path: Path,
@@ -186,7 +186,7 @@ def test_the_audit_store_is_rendered_once_the_access_model_has_its_principal(
     for doc in docs:
         kubernetes_validate.validate(doc, KUBERNETES, strict=True)
     (container,) = docs[0]["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["python", "-m", "services.auditstore"]
+    assert container["command"] == ["python", "-m", "mash_hub.services.auditstore"]
     assert container["envFrom"] == [{"secretRef": {"name": "mash-auditstore"}}]
     policies = {p["metadata"]["name"]: p for p in yaml.safe_load_all(rendered["50-network-policies.yaml"]) if p}
     assert {"protocol": "TCP", "port": 5432} in policies["auditstore"]["spec"]["egress"][-1]["ports"]

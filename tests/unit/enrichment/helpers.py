@@ -20,8 +20,8 @@ from mash_common.contracts import (
     TriagedReferral,
 )
 from mash_common.hubconfig import load_hub_config
-from services.enrichment.agreement import SharingAgreement, load_agreement, source_kinds
-from services.enrichment.logic import (
+from mash_hub.services.enrichment.agreement import SharingAgreement, load_agreement, source_kinds
+from mash_hub.services.enrichment.logic import (
     Effect,
     Event,
     GatherState,
@@ -30,7 +30,7 @@ from services.enrichment.logic import (
     SendRequest,
     apply,
 )
-from services.enrichment.settings import EnrichmentSettings
+from mash_hub.services.enrichment.settings import EnrichmentSettings
 from tests.support.factories import referral
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from mash_common.contracts import (
 )
 from mash_common.errors import ConfigError
 from mash_common.hubconfig import load_hub_config
-from services.enrichment.agreement import (
+from mash_hub.services.enrichment.agreement import (
     Ask,
     ConsentState,
     OverrideProblem,

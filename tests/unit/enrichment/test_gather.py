@@ -15,7 +15,7 @@ from mash_common.contracts import (
     ResponseStatus,
 )
 from mash_common.ids import stable_id
-from services.enrichment.logic import (
+from mash_hub.services.enrichment.logic import (
     Audit,
     GatherState,
     Ignored,

@@ -20,7 +20,7 @@ from mash_common.contracts import (
     ResponseStatus,
 )
 from mash_common.workinghours import WorkingHours
-from services.enrichment.logic import (
+from mash_hub.services.enrichment.logic import (
     Audit,
     Effect,
     ExcessDisclosure,

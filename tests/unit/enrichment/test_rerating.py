@@ -22,7 +22,7 @@ from mash_common.contracts import (
     ResponseStatus,
 )
 from mash_common.threshold import ResponseConditions, ResponseRule, Timescales
-from services.enrichment.logic import (
+from mash_hub.services.enrichment.logic import (
     Audit,
     Phase,
     RatingChanged,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.enrichment.logic import GatherState, Phase, forgettable
+from mash_hub.services.enrichment.logic import GatherState, Phase, forgettable
 
 DUE = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)
 KEEP = timedelta(days=35)

@@ -6,8 +6,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from services.enrichment.metrics import EnrichmentMetrics
-from services.enrichment.settings import EnrichmentSettings
+from mash_hub.services.enrichment.metrics import EnrichmentMetrics
+from mash_hub.services.enrichment.settings import EnrichmentSettings
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

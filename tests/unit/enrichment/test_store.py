@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from mash_common.contracts import Rag
-from services.enrichment.logic import GatherState, Phase, Triaged, apply
-from services.enrichment.store import CaseStore, decode_state, encode_state
+from mash_hub.services.enrichment.logic import GatherState, Phase, Triaged, apply
+from mash_hub.services.enrichment.store import CaseStore, decode_state, encode_state
 from tests.unit.enrichment.helpers import RULES, T0, triaged
 
 KEEP = timedelta(days=35)

@@ -12,9 +12,9 @@ from pydantic import SecretStr
 from mash_common.audittrail import AuditKeySettings, new_key_file
 from mash_common.contracts import AuditAction, AuditEvent, utcnow
 from mash_common.errors import ConfigError
-from services.auditstore.app import AuditStoreWorker
-from services.auditstore.metrics import AuditStoreMetrics
-from services.auditstore.settings import AuditStoreSettings
+from mash_hub.services.auditstore.app import AuditStoreWorker
+from mash_hub.services.auditstore.metrics import AuditStoreMetrics
+from mash_hub.services.auditstore.settings import AuditStoreSettings
 
 
 def _worker(tmp_path: Path, registry: CollectorRegistry, keys: bool = True) -> AuditStoreWorker:

@@ -11,7 +11,6 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.exc import DBAPIError
 
-from mash_ops.auditdb import AuditStore, Stored, create_schema, open_engine
 from mash_common.audittrail import (
     AuditKeys,
     AuditKeySettings,
@@ -22,6 +21,7 @@ from mash_common.audittrail import (
 from mash_common.contracts import AuditAction, AuditEvent, utcnow
 from mash_common.errors import ConfigError
 from mash_common.serde import AvroSerde
+from mash_ops.auditdb import AuditStore, Stored, create_schema, open_engine
 
 
 def event(n: int, case_id: str | None = "CASE-1", **extra: Any) -> AuditEvent:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mash_ops.auditdb import AuditStore, create_schema, open_engine
 from mash_common.audittrail import AuditKeys, AuditKeySettings, new_key_file
 from mash_common.contracts import AuditAction, AuditEvent, CategoryTerms, utcnow
+from mash_ops.auditdb import AuditStore, create_schema, open_engine
 from mash_ops.evidence import disclosure_report, export_bundle, main, verify_bundle
 from tests.support.tamper import KINDS, run_trials, tamper_bundle
 

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from mash_common.errors import ConfigError
-from services.gateway.__main__ import SPEC_PATH, spec_text
-from services.gateway.app import create_app
-from services.gateway.auth import Authenticator, hash_key, new_key
-from services.gateway.metrics import GatewayMetrics
-from services.gateway.models import ReferralSubmission, derived_referral_id
-from services.gateway.settings import GatewaySettings, SourceEntry, load_sources
-from services.gateway.store import IdempotencyStore, State, Verdict
+from mash_hub.services.gateway.__main__ import SPEC_PATH, spec_text
+from mash_hub.services.gateway.app import create_app
+from mash_hub.services.gateway.auth import Authenticator, hash_key, new_key
+from mash_hub.services.gateway.metrics import GatewayMetrics
+from mash_hub.services.gateway.models import ReferralSubmission, derived_referral_id
+from mash_hub.services.gateway.settings import GatewaySettings, SourceEntry, load_sources
+from mash_hub.services.gateway.store import IdempotencyStore, State, Verdict
 from tests.support.referrals import FAMILY_NAME, GIVEN_NAME, NARRATIVE, referral_body
 
 KEY = "mash_test-key-school"
@@ -35,7 +35,7 @@ def client(tmp_path: Path) -> TestClient:
 def test_the_committed_openapi_spec_is_the_served_one(client: TestClient) -> None:
     served = client.get("/openapi.json").json()
     assert json.loads(SPEC_PATH.read_text()) == served
-    assert SPEC_PATH.read_text() == spec_text(), "regenerate: python -m services.gateway openapi"
+    assert SPEC_PATH.read_text() == spec_text(), "regenerate: mash-gateway openapi"
     assert served["openapi"].startswith("3.")
 
 
@@ -138,7 +138,7 @@ def test_a_key_given_twice_in_the_sources_file_is_refused(tmp_path: Path) -> Non
 
 def test_an_erased_case_leaves_the_outcome_book_and_the_stream_keeps_its_numbers() -> None:
     from mash_common.contracts import NotificationKind, OutcomeNotification
-    from services.gateway.outcomes import OutcomeBook
+    from mash_hub.services.gateway.outcomes import OutcomeBook
 
     book = OutcomeBook()
     at = datetime(2026, 12, 2, 9, tzinfo=UTC)

@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from mash_common.processing import EXIT_ON_ERROR, stop_worker
 from mash_common.streams import Position
-from services.intake.app import create_app
-from services.intake.metrics import IntakeMetrics
-from services.intake.settings import IntakeSettings
+from mash_hub.services.intake.app import create_app
+from mash_hub.services.intake.metrics import IntakeMetrics
+from mash_hub.services.intake.settings import IntakeSettings
 from tests.support.kafka import offline_settings
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mash_common.contracts import Concern, Indicator, LinkMatch, Rag, Subject
-from services.intake.linking import (
+from mash_hub.services.intake.linking import (
     Block,
     OpenCase,
     block_key,
@@ -17,8 +17,8 @@ from services.intake.linking import (
     normalise_name,
     normalise_postcode,
 )
-from services.intake.logic import triage
-from services.intake.policy import load_policy
+from mash_hub.services.intake.logic import triage
+from mash_hub.services.intake.policy import load_policy
 from tests.support.factories import referral
 from tests.unit.intake.support import NOW, nhs_number
 
@@ -194,7 +194,7 @@ def test_twins_are_two_children(twin_a: tuple[str, str], twin_b: tuple[str, str]
 
 
 def test_case_ids_carry_100_bits_in_base32() -> None:
-    from services.intake.logic import CASE_ID_BITS, case_reference
+    from mash_hub.services.intake.logic import CASE_ID_BITS, case_reference
     ids = {case_reference(f"REF-{i}") for i in range(20000)}
     assert len(ids) == 20000 and CASE_ID_BITS == 100
     sample = case_reference("REF-1")
@@ -206,7 +206,7 @@ def test_cases_past_the_link_window_are_what_retention_removes() -> None:
     from datetime import UTC, datetime, timedelta
 
     from mash_common.contracts import Rag
-    from services.intake.linking import Block, OpenCase
+    from mash_hub.services.intake.linking import Block, OpenCase
 
     now = datetime(2026, 12, 2, 12, tzinfo=UTC)
     window = timedelta(days=30)

@@ -15,7 +15,7 @@ from mash_common.codes import (
 )
 from mash_common.contracts import Concern, NotificationKind, Rag
 from mash_common.ids import stable_id
-from services.intake.logic import (
+from mash_hub.services.intake.logic import (
     AdmissionStatus,
     SeenReferral,
     Verdict,
@@ -24,7 +24,7 @@ from services.intake.logic import (
     received_message,
     rejected_notification,
 )
-from services.intake.validation import Problem, Rules
+from mash_hub.services.intake.validation import Problem, Rules
 from tests.support.factories import referral
 from tests.unit.intake.support import NOW
 

@@ -10,7 +10,7 @@ import pytest
 
 from mash_common.contracts import Concern, Consent, ConsentStatus, Indicator, Rag, Subject
 from mash_common.errors import ConfigError
-from services.intake.policy import (
+from mash_hub.services.intake.policy import (
     ThresholdPolicy,
     WorkingHours,
     age_under,

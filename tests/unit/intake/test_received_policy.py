@@ -9,10 +9,10 @@ import pytest
 
 from mash_common.contracts import NotificationKind, ReferrerType
 from mash_common.recipients import KindRule, Shareable, load_recipient_policy
-from services.intake.linking import Block
-from services.intake.logic import rejected_notification, triage
-from services.intake.policy import load_policy
-from services.intake.validation import Problem
+from mash_hub.services.intake.linking import Block
+from mash_hub.services.intake.logic import rejected_notification, triage
+from mash_hub.services.intake.policy import load_policy
+from mash_hub.services.intake.validation import Problem
 from tests.support.factories import referral
 from tests.unit.intake.support import NOW
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from mash_common.contracts import Concern, Indicator, LinkMatch, Rag
-from services.intake.linking import Block
-from services.intake.logic import lane_of, triage
-from services.intake.policy import load_policy
+from mash_hub.services.intake.linking import Block
+from mash_hub.services.intake.logic import lane_of, triage
+from mash_hub.services.intake.policy import load_policy
 from tests.support.factories import referral
 from tests.unit.intake.support import NOW
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mash_common.contracts import Consent, ConsentStatus, Subject
-from services.intake.validation import Rules, nhs_number_valid, validate
+from mash_hub.services.intake.validation import Rules, nhs_number_valid, validate
 from tests.support.factories import referral
 from tests.unit.intake.support import NOW
 

@@ -22,8 +22,8 @@ from mash_common.contracts import (
     Subject,
 )
 from mash_common.hubconfig import HubConfig
-from services.routing.logic import Roster
-from services.routing.policy import RecipientPolicy, load_recipient_policy
+from mash_hub.services.routing.logic import Roster
+from mash_hub.services.routing.policy import RecipientPolicy, load_recipient_policy
 from tests.support.factories import referral
 
 ROOT = Path(__file__).resolve().parents[3]

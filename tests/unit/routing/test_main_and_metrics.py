@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from services.routing.metrics import RoutingMetrics
+from mash_hub.services.routing.metrics import RoutingMetrics
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -21,7 +21,7 @@ def test_a_bad_recipient_policy_stops_the_worker_naming_file_and_line(tmp_path: 
            "MASH_ROUTING_METRICS_PORT": "0",
            # Nothing listens here: the policy must be refused before any connection.
            "MASH_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
-    done = subprocess.run([sys.executable, "-m", "services.routing", "worker"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "mash_hub.services.routing", "worker"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"{bad}:4: kinds.EDUCATION.decision_as_referrer" in done.stderr

@@ -17,7 +17,7 @@ from mash_common.contracts import (
 )
 from mash_common.errors import ConfigError
 from mash_common.ids import stable_id
-from services.routing.logic import (
+from mash_hub.services.routing.logic import (
     OUTCOME_WORDS,
     CaseState,
     DecisionStatus,
@@ -25,7 +25,7 @@ from services.routing.logic import (
     on_assembled,
     on_decision,
 )
-from services.routing.policy import RecipientPolicy, Shareable, load_recipient_policy
+from mash_hub.services.routing.policy import RecipientPolicy, Shareable, load_recipient_policy
 from tests.unit.routing.conftest import CASE, NOW, T0, case, decision, ref
 
 FOUND, NOT_KNOWN, ERROR = ResponseStatus.FOUND, ResponseStatus.NOT_KNOWN, ResponseStatus.ERROR

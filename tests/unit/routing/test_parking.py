@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.routing.logic import ParkedDecision, ParkedDecisions, expire, park
+from mash_hub.services.routing.logic import ParkedDecision, ParkedDecisions, expire, park
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=5)

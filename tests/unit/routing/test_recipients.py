@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mash_common.contracts import ResponseStatus
-from services.routing.logic import Roster, _merge_case, recipients
-from services.routing.policy import RecipientPolicy, Role
+from mash_hub.services.routing.logic import Roster, _merge_case, recipients
+from mash_hub.services.routing.policy import RecipientPolicy, Role
 from tests.unit.routing.conftest import case, ref
 
 FOUND, NOT_KNOWN, DECLINED, ERROR = (

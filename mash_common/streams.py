@@ -16,6 +16,7 @@ from typing import Any
 import faust
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import EventT, TopicT
 from prometheus_client import CollectorRegistry
 
@@ -37,6 +38,19 @@ from mash_common.settings import KafkaSettings
 from mash_common.topics import PIPELINE_PARTITIONS, TopicNames
 
 logger = logging.getLogger(__name__)
+
+
+class IdempotentProducer(faust_aiokafka.Producer):
+    """faust's aiokafka producer with idempotence on: a send retried after a lost
+    acknowledgement is written once, in order (faust enables it only inside its
+    transactions, which the design does not use)."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+# Every faust app of this process (the three services) produces through it.
+faust_aiokafka.Transport.Producer = IdempotentProducer
 
 
 def build_app(

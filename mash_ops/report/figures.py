@@ -14,6 +14,7 @@ with keys built here in memory and thrown away; the output holds counts only.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -154,6 +155,10 @@ def first_triage_per_referral(events: Events) -> dict[str, TriagedReferral]:
                     case_id=a.case_id, match=_link_match(link.detail), reason="",
                     previous_rag=rag))
     return out
+
+
+_REVISION = re.compile(r": revision (\d+)$")
+_SUPERSEDED = re.compile(r"superseded by (RED|AMBER|GREEN) revision (\d+)$")
 
 
 def _rated_rag(detail: str | None) -> Rag | None:
@@ -440,15 +445,31 @@ def recovered_requests(events: Events) -> tuple[list[InformationRequest],
         due[a.case_id] = a.due_at  # the first assembly's, after the loop
     kinds = {AuditAction.REQUEST_SENT: (False, False), AuditAction.REQUEST_CHASED: (True, False),
              AuditAction.REQUEST_WITHDRAWN: (False, True)}
-    requests = []
+    # A re-rated request (#19): REQUEST_SENT "<why>: revision N", and, when its RAG changed,
+    # REQUEST_SUPERSEDED "<old> revision N-1 superseded by <new> revision N".
+    moved: dict[tuple[str, int], Rag] = {}
     for e in events.audit:
+        if e.action is AuditAction.REQUEST_SUPERSEDED and e.reference:
+            found = _SUPERSEDED.search(e.detail or "")
+            if found:
+                moved[(e.reference, int(found.group(2)))] = Rag(found.group(1))
+    first_rag: dict[str, Rag] = {}
+    requests = []
+    for e in sorted(events.audit, key=lambda e: e.at):
         if (e.action not in kinds or not e.reference or e.reference in known_requests
                 or not e.case_id or not e.agency or e.case_id not in due):
             continue
         chase, withdrawn = kinds[e.action]
+        revised = _REVISION.search(e.detail or "") if e.action is AuditAction.REQUEST_SENT else None
+        revision = int(revised.group(1)) if revised else 0
+        rag = _rated_rag(e.detail)
+        if revision:
+            rag = moved.get((e.reference, revision)) or first_rag.get(e.reference)
+        rag = rag or first_rag.get(e.reference) or Rag.GREEN
+        first_rag.setdefault(e.reference, rag)
         requests.append(InformationRequest(
             request_id=e.reference, case_id=e.case_id, agency=e.agency,
-            rag=_rated_rag(e.detail) or Rag.GREEN, requested_at=e.at,
+            rag=rag, requested_at=e.at, revision=revision,
             respond_by=due[e.case_id], subject=SubjectIdentifiers(),
             data_categories=list(e.data_categories), legal_basis=e.legal_basis or "",
             purpose=e.purpose or "", is_chase=chase, withdrawn=withdrawn))

@@ -2,6 +2,8 @@
 
     mash-erasure erase --case CASE_ID --operator NAME --reason TEXT
     mash-erasure retention --older-than-days N --operator NAME
+    mash-erasure rectify --case CASE_ID --operator NAME --reason TEXT \
+        --set subject.FIELD=VALUE [--set ...]
 
 Runs as the ops.erasure principal (reads the triaged referrals, writes tombstones and the
 audit event) and, on the audit store, as its erasure role (may redact, never delete). What
@@ -17,7 +19,14 @@ it does, in order, and prints:
    held decisions; adapters forget cached answers);
 4. redacts the case's events in the audit store (personal fields blanked, content hashes
    kept, a RECORD_REDACTED event per event), so the chain still verifies and shows it.
-When erasure applies at all to safeguarding records, and when it must not: docs/evidence.md.
+Rectification corrects the subject's details instead, in the same places: the audit event
+(CASE_RECTIFIED, naming the fields, never a value) first; then the corrected referral on
+its source's topic and its triaged lane (enrichment corrects its state and requests and
+publishes the case's next version), and on intake's link topic a tombstone under each old
+blocking key and the corrected referral under the new one (the case moves there); last,
+the audit store's events that held an old value are redacted.
+When erasure applies at all to safeguarding records, and when it must not, and when to
+rectify instead: docs/evidence.md.
 """
 
 from __future__ import annotations
@@ -41,6 +50,14 @@ from mash_common.errors import ConfigError, MashError, SerdeError
 from mash_common.hubconfig import HubConfig, load_hub_config
 from mash_common.ids import stable_id
 from mash_common.logs import configure_logging
+from mash_common.rectification import (
+    RECTIFY_CASE_HEADER,
+    RECTIFY_HEADER,
+    LinkedCase,
+    changed_fields,
+    corrected,
+    parse_corrections,
+)
 from mash_common.retention import load_retention
 from mash_common.serde import AvroSerde
 from mash_common.settings import KafkaSettings
@@ -72,6 +89,31 @@ class ErasureReport:
         out.append(f"  audit store: {self.redacted_events} events redacted (chain kept, "
                    "each redaction recorded)")
         out.append("  services remove the case from their state as they read the tombstones")
+        return out
+
+
+@dataclass
+class RectificationReport:
+    case_id: str
+    fields: list[str]
+    referral_ids: list[str] = field(default_factory=list)
+    records: dict[str, int] = field(default_factory=dict)
+    redacted_events: int = 0
+    audit_event_id: str = ""
+
+    def lines(self) -> list[str]:
+        out = [f"case {self.case_id}: rectification recorded as audit event "
+               f"{self.audit_event_id}",
+               f"  fields corrected: {', '.join('subject.' + f for f in self.fields)}",
+               f"  referrals: {', '.join(self.referral_ids)}",
+               f"  records written: {sum(self.records.values())} on {len(self.records)} topics"]
+        out += [f"    {topic}: {count}" for topic, count in sorted(self.records.items())]
+        out.append(f"  audit store: {self.redacted_events} events holding an old value "
+                   "redacted (chain kept, each redaction recorded)")
+        out.append("  services correct their state as they read the records: intake (linking "
+                   "state, moved to the corrected key), enrichment (gather state, requests "
+                   "re-sent, the case's next version published), routing and the board (from "
+                   "that version)")
         return out
 
 
@@ -163,6 +205,75 @@ class Eraser:
             producer.flush(30)
         return reports
 
+    def rectify(self, case_id: str, *, operator: str, reason: str,
+                corrections: dict[str, object]) -> RectificationReport:
+        """Correct the subject's details of one case everywhere (see the module docstring)."""
+        if not operator or not reason:
+            raise MashError("a rectification needs --operator and --reason: it is audited")
+        found: dict[str, TriagedReferral] = {}
+        for triaged in self._triaged({case_id})[case_id]:
+            found[triaged.referral.referral_id] = triaged  # the latest of each referral
+        if not found:
+            raise MashError(f"case {case_id}: no triaged referral found; nothing to rectify")
+        fixed = {rid: t.model_copy(update={"referral": t.referral.model_copy(
+                     update={"subject": corrected(t.referral.subject, corrections)})})
+                 for rid, t in found.items()}
+        fields = sorted({f for rid, t in found.items()
+                         for f in changed_fields(t.referral.subject, fixed[rid].referral.subject)})
+        if not fields:
+            raise MashError(f"case {case_id}: the corrections change nothing")
+        report = RectificationReport(case_id, fields, sorted(found))
+        at = utcnow()
+        event = self.keys.sign(AuditEvent(
+            event_id=stable_id("audit", "rectification", case_id, at.isoformat()),
+            at=at, actor=f"ops/{operator}", action=AuditAction.CASE_RECTIFIED, case_id=case_id,
+            detail=f"rectification: subject.{', subject.'.join(fields)} corrected in topics, "
+                   f"service state and the audit store ({len(found)} referrals); "
+                   f"reason: {reason}"))
+        report.audit_event_id = event.event_id
+        producer = Producer(self.kafka.producer_config())
+        mark = [(RECTIFY_HEADER, case_id.encode())]
+        try:
+            # The record first: no correction without its audit event acknowledged.
+            producer.produce(self.names.audit, key=case_id.encode(),
+                             value=self.serde.encode(event))
+            self._flush(producer)
+            records: list[tuple[str, str, bytes | None, list[tuple[str, bytes]]]] = []
+            ordered = sorted(fixed.values(), key=lambda t: t.triaged_at)
+            for t in ordered:
+                # Supersedes the original on its source's topic (the latest value of the key).
+                records.append((self.names.referrals(t.referral.source_system),
+                                t.referral.referral_id, self.serde.encode(t.referral), mark))
+                records.append((self.names.triaged_for(t.rag), case_id, self.serde.encode(t),
+                                mark))
+            link = intake_link_topic(self.kafka.topic_prefix)
+            for block in sorted({block_key(t.referral.subject, t.referral.referral_id)
+                                 for t in found.values()}):
+                records.append((link, block, None, [(ERASE_HEADER, case_id.encode()), *mark]))
+            latest = ordered[-1]
+            linked = LinkedCase(case_id=case_id, opened_at=latest.opened_at,
+                                due_at=latest.due_at, rag=latest.rag,
+                                referral_ids=[t.referral.referral_id for t in ordered])
+            new_blocks: dict[str, TriagedReferral] = {}
+            for t in ordered:
+                new_blocks[block_key(t.referral.subject, t.referral.referral_id)] = t
+            for block, t in sorted(new_blocks.items()):
+                records.append((link, block, self.serde.encode(t.referral),
+                                [*mark, (RECTIFY_CASE_HEADER, linked.model_dump_json().encode())]))
+            for topic, key, value, headers in records:
+                producer.produce(topic, key=key.encode(), value=value, headers=headers)
+                report.records[topic] = report.records.get(topic, 0) + 1
+            self._flush(producer)
+        finally:
+            producer.flush(30)
+        if self.store is not None:
+            old = {str(getattr(t.referral.subject, f)) for t in found.values() for f in fields
+                   if getattr(t.referral.subject, f) is not None}
+            report.redacted_events = len(self.store.redact_values(
+                case_id, sorted(v for v in old if len(v) >= 3), operator=operator,
+                reason=f"rectification: {reason}"))
+        return report
+
     @staticmethod
     def _flush(producer: Producer) -> None:
         if producer.flush(30) != 0:
@@ -201,7 +312,14 @@ def main(argv: list[str] | None = None) -> int:
                                 "config/retention.yaml)")
     retention.add_argument("--policy", type=Path, default=None,
                            help="the retention policy (default config/retention.yaml)")
-    for p in (erase, retention):
+    rectify = sub.add_parser("rectify", help="correct one case's subject details everywhere")
+    rectify.add_argument("--case", required=True)
+    rectify.add_argument("--reason", required=True,
+                         help="why (the request or the evidence it rests on); audited")
+    rectify.add_argument("--set", dest="corrections", action="append", default=[],
+                         metavar="subject.FIELD=VALUE",
+                         help="a corrected detail; an empty VALUE clears an optional one")
+    for p in (erase, retention, rectify):
         add_kafka_options(p)
         p.add_argument("--operator", required=True, help="who acts; audited in their name")
         p.add_argument("--database", default=None,
@@ -216,6 +334,14 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database or os.environ.get("MASH_ERASURE_DATABASE_URL")
         store = AuditStore(open_engine(url), keys) if url else None
         eraser = Eraser(kafka_from_args(args), load_hub_config(), store, keys)
+        if args.command == "rectify":
+            corrections = parse_corrections(args.corrections)  # before anything is read
+            fixed = eraser.rectify(args.case, operator=args.operator, reason=args.reason,
+                                   corrections=corrections)
+            print("\n".join(fixed.lines()))
+            if store is None:
+                print("audit store not given (--database): its events were NOT redacted")
+            return 0
         if args.command == "erase":
             reports = eraser.erase(args.case, operator=args.operator, reason=args.reason)
         else:

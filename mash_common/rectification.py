@@ -49,7 +49,7 @@ class LinkedCase(BaseModel):
     referral_ids: list[str]
 
 
-def _value(name: str, raw: str) -> Any:
+def _value(name: str, raw: str, today: date) -> Any:
     text = raw.strip()
     if text == "":
         if name in REQUIRED:
@@ -60,7 +60,7 @@ def _value(name: str, raw: str) -> Any:
             born = date.fromisoformat(text)
         except ValueError:
             raise RectificationError("subject.date_of_birth must be a date, YYYY-MM-DD") from None
-        if born > date.today():
+        if born > today:
             raise RectificationError("subject.date_of_birth cannot be in the future")
         return born
     if name == "nhs_number":
@@ -73,9 +73,9 @@ def _value(name: str, raw: str) -> Any:
     return text
 
 
-def parse_corrections(items: Sequence[str]) -> dict[str, Any]:
+def parse_corrections(items: Sequence[str], today: date) -> dict[str, Any]:
     """`subject.FIELD=VALUE` items -> {field: value}; an empty VALUE clears an optional
-    field. Unknown fields, repeated fields and values the contract refuses raise
+    field; `today` bounds a date of birth. Unknown fields, repeated fields and values the contract refuses raise
     RectificationError naming the field only."""
     if not items:
         raise RectificationError("nothing to correct: give at least one --set subject.FIELD=VALUE")
@@ -90,7 +90,7 @@ def parse_corrections(items: Sequence[str]) -> dict[str, Any]:
                                      f"(one of: {', '.join(FIELDS)})")
         if name in out:
             raise RectificationError(f"subject.{name} is given twice")
-        out[name] = _value(name, raw)
+        out[name] = _value(name, raw, today)
     # The contract's own limits (lengths, forbidden characters) on the corrected values.
     probe = {"given_name": "x", "family_name": "x", **out}
     try:

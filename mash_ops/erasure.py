@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         store = AuditStore(open_engine(url), keys) if url else None
         eraser = Eraser(kafka_from_args(args), load_hub_config(), store, keys)
         if args.command == "rectify":
-            corrections = parse_corrections(args.corrections)  # before anything is read
+            corrections = parse_corrections(args.corrections, utcnow().date())  # before any read
             fixed = eraser.rectify(args.case, operator=args.operator, reason=args.reason,
                                    corrections=corrections)
             print("\n".join(fixed.lines()))

@@ -27,6 +27,8 @@ from mash_hub.services.enrichment.logic import (
 )
 from tests.unit.enrichment.helpers import T0, Driver, response, triaged
 
+TODAY = date(2026, 12, 2)
+
 
 @pytest.mark.parametrize(("items", "expected"), [
     (["subject.given_name=Amara"], {"given_name": "Amara"}),
@@ -37,7 +39,7 @@ from tests.unit.enrichment.helpers import T0, Driver, response, triaged
      {"family_name": "Okafor-Reid", "sex": "F"}),
 ])
 def test_corrections_are_parsed(items: list[str], expected: dict[str, object]) -> None:
-    assert parse_corrections(items) == expected
+    assert parse_corrections(items, TODAY) == expected
 
 
 @pytest.mark.parametrize(("items", "names"), [
@@ -48,7 +50,7 @@ def test_corrections_are_parsed(items: list[str], expected: dict[str, object]) -
     (["subject.given_name=A", "subject.given_name=B"], "given twice"),
     (["subject.given_name="], "cannot be empty"),
     (["subject.date_of_birth=04/03/2015"], "YYYY-MM-DD"),
-    (["subject.date_of_birth=2999-01-01"], "future"),
+    (["subject.date_of_birth=2026-12-03"], "future"),
     (["subject.nhs_number=12345"], "10 digits"),
     (["subject.sex=X"], "F, M or U"),
     (["subject.given_name=" + "x" * 201], "refuses the value of subject.given_name"),
@@ -57,7 +59,7 @@ def test_corrections_are_parsed(items: list[str], expected: dict[str, object]) -
 def test_bad_corrections_are_refused_naming_the_field_never_the_value(
         items: list[str], names: str) -> None:
     with pytest.raises(RectificationError) as caught:
-        parse_corrections(items)
+        parse_corrections(items, TODAY)
     message = str(caught.value)
     assert names in message
     for item in items:

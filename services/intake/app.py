@@ -148,13 +148,15 @@ class Intake:
             await self._forget_referral(key, position_of(event))
             return
         position = position_of(event)
-        if RECTIFY_HEADER in dict(position.headers):
+        key = event.key if isinstance(event.key, bytes) else None
+        if RECTIFY_HEADER in dict(position.headers) and key is not None:
             # The referral as corrected (mash_ops.erasure rectify): it supersedes the
-            # original on its topic; triage has the case already, so nothing goes on.
+            # original on its topic; triage has the case already, so nothing goes on. One
+            # intake has not seen is admitted as any referral: the header drops nothing.
             await self.remember_pending()
-            await self._rectified_referral(event.key if isinstance(event.key, bytes) else None,
-                                           position)
-            return
+            if self.seen.get(key) is not None:
+                await self._rectified_referral(key, position)
+                return
         await self.on_referral(self._arrival(event, utcnow()))
         if not more_queued or len(self._to_remember) >= REMEMBER_EVERY:
             await self.remember_pending()
@@ -304,9 +306,7 @@ class Intake:
         await self.publisher.flush()  # the record of the purge first, then the purge
         del self.seen[key]
 
-    async def _rectified_referral(self, key: bytes | None, position: Position) -> None:
-        if key is None or self.seen.get(key) is None:
-            return
+    async def _rectified_referral(self, key: bytes, position: Position) -> None:
         case_id = dict(position.headers)[RECTIFY_HEADER].decode() or None
         await self.publisher.audit(AuditAction.CASE_RECTIFIED, case_id=case_id,
                                    reference=key.decode(),

@@ -328,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging("WARNING")
     try:
+        # Corrections are checked before anything is read or connected to.
+        corrections = (parse_corrections(args.corrections, utcnow().date())
+                       if args.command == "rectify" else {})
         keys = AuditKeys.from_env()
         if keys is None:
             raise ConfigError("no audit keys: set MASH_AUDIT_KEYS_FILE (or MASH_AUDIT_KEYS)")
@@ -335,7 +338,6 @@ def main(argv: list[str] | None = None) -> int:
         store = AuditStore(open_engine(url), keys) if url else None
         eraser = Eraser(kafka_from_args(args), load_hub_config(), store, keys)
         if args.command == "rectify":
-            corrections = parse_corrections(args.corrections, utcnow().date())  # before any read
             fixed = eraser.rectify(args.case, operator=args.operator, reason=args.reason,
                                    corrections=corrections)
             print("\n".join(fixed.lines()))

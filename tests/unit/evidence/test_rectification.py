@@ -125,3 +125,13 @@ def test_a_rectification_of_nothing_or_of_another_case_is_ignored() -> None:
     assert same.effects == [Ignored("RECTIFY_NOTHING_CHANGED")]
     other = triaged(referral_id="REF-9").referral
     assert rectify(state, other, T0).effects == [Ignored("RECTIFY_UNKNOWN_REFERRAL")]
+
+
+def test_the_command_refuses_a_bad_correction_before_connecting(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from mash_ops.erasure import main
+    code = main(["rectify", "--case", "C1", "--operator", "ig-lead", "--reason", "RR-1",
+                 "--set", "subject.given_name=Amara", "--set", "subject.nhs_number=12345x"])
+    err = capsys.readouterr().err
+    assert code == 1 and "subject.nhs_number must be 10 digits" in err
+    assert "12345x" not in err and "Amara" not in err

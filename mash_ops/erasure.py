@@ -19,7 +19,9 @@ it does, in order, and prints:
    held decisions; adapters forget cached answers);
 4. redacts the case's events in the audit store (personal fields blanked, content hashes
    kept, a RECORD_REDACTED event per event), so the chain still verifies and shows it.
-Rectification corrects the subject's details instead, in the same places: the audit event
+Rectification corrects the subject's details instead, in the same places (it finds the
+case's referrals on the triaged lanes, or once those have expired in the case's latest
+assembled version): the audit event
 (CASE_RECTIFIED, naming the fields, never a value) first; then the corrected referral on
 its source's topic and its triaged lane (enrichment corrects its state and requests and
 publishes the case's next version), and on intake's link topic a tombstone under each old
@@ -37,7 +39,7 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer
@@ -45,7 +47,14 @@ from confluent_kafka import KafkaException, Producer
 from mash_common.access import intake_link_topic
 from mash_common.audittrail import AuditKeys
 from mash_common.cli import add_kafka_options, kafka_from_args
-from mash_common.contracts import AuditAction, AuditEvent, Rag, TriagedReferral, utcnow
+from mash_common.contracts import (
+    AssembledCase,
+    AuditAction,
+    AuditEvent,
+    Rag,
+    TriagedReferral,
+    utcnow,
+)
 from mash_common.errors import ConfigError, MashError, SerdeError
 from mash_common.hubconfig import HubConfig, load_hub_config
 from mash_common.ids import stable_id
@@ -90,6 +99,17 @@ class ErasureReport:
                    "each redaction recorded)")
         out.append("  services remove the case from their state as they read the tombstones")
         return out
+
+
+def triaged_from_assembled(case: AssembledCase, now: datetime) -> list[TriagedReferral]:
+    """A case's referrals as its triaged lane carries them, rebuilt from its latest
+    assembled version: for a case whose triaged records have expired (7 days) but whose
+    state the services still hold. Enrichment and the board take only the referral, the
+    case and its rating from them."""
+    return [TriagedReferral(case_id=case.case_id, referral=r, rag=case.rag,
+                            opened_at=case.opened_at, due_at=case.due_at, triaged_at=now,
+                            fired_rules=case.fired_rules, cin_factor_codes=case.cin_factor_codes)
+            for r in case.referrals]
 
 
 @dataclass
@@ -141,6 +161,13 @@ class Eraser:
                 logger.warning("%s[%d]@%d: not a TriagedReferral; skipped", record.topic,
                                record.partition, record.offset)
         return found
+
+    def _latest_assembled(self, case_id: str) -> AssembledCase | None:
+        latest: bytes | None = None
+        for record in read_topics(self.kafka, [self.names.assembled], purpose=PURPOSE):
+            if record.key == case_id.encode():
+                latest = record.value
+        return None if latest is None else self.serde.decode(latest, AssembledCase)
 
     def _case_topics(self) -> list[str]:
         agencies = sorted(self.hub.agencies)
@@ -214,7 +241,12 @@ class Eraser:
         for triaged in self._triaged({case_id})[case_id]:
             found[triaged.referral.referral_id] = triaged  # the latest of each referral
         if not found:
-            raise MashError(f"case {case_id}: no triaged referral found; nothing to rectify")
+            case = self._latest_assembled(case_id)
+            for triaged in triaged_from_assembled(case, utcnow()) if case is not None else []:
+                found[triaged.referral.referral_id] = triaged
+        if not found:
+            raise MashError(f"case {case_id}: no triaged referral or assembled case found; "
+                            "nothing to rectify")
         fixed = {rid: t.model_copy(update={"referral": t.referral.model_copy(
                      update={"subject": corrected(t.referral.subject, corrections)})})
                  for rid, t in found.items()}

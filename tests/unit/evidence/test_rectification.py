@@ -3,6 +3,9 @@ gather state does with a corrected referral. No broker."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date, timedelta
 
 import pytest
@@ -127,14 +130,16 @@ def test_a_rectification_of_nothing_or_of_another_case_is_ignored() -> None:
     assert rectify(state, other, T0).effects == [Ignored("RECTIFY_UNKNOWN_REFERRAL")]
 
 
-def test_the_command_refuses_a_bad_correction_before_connecting(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    from mash_ops.erasure import main
-    code = main(["rectify", "--case", "C1", "--operator", "ig-lead", "--reason", "RR-1",
-                 "--set", "subject.given_name=Amara", "--set", "subject.nhs_number=12345x"])
-    err = capsys.readouterr().err
-    assert code == 1 and "subject.nhs_number must be 10 digits" in err
-    assert "12345x" not in err and "Amara" not in err
+def test_the_command_refuses_a_bad_correction_before_connecting() -> None:
+    # As a process: the command configures logging, which a test must not do to pytest's.
+    result = subprocess.run(
+        [sys.executable, "-m", "mash_ops.erasure", "rectify", "--case", "C1", "--operator",
+         "ig-lead", "--reason", "RR-1", "--set", "subject.given_name=Amara",
+         "--set", "subject.nhs_number=12345x"],
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MASH_")})
+    assert result.returncode == 1 and "subject.nhs_number must be 10 digits" in result.stderr
+    assert "12345x" not in result.stderr + result.stdout and "Amara" not in result.stderr
 
 
 def test_a_case_past_its_triaged_records_is_rebuilt_from_its_assembled_version() -> None:

@@ -391,7 +391,7 @@ class Tracker(BackgroundLoop):
     def _run(self) -> None:
         t = self.kafka.topics
         prefix = self.kafka.topic_prefix
-        wanted = {t.assembled} | ({t.triaged} if self.triaged else set())
+        wanted = {t.assembled} | (set(t.triaged_lanes) if self.triaged else set())
         tps = [tp for tp in topic_partitions(self.kafka)
                if tp.topic in wanted or tp.topic.startswith(f"{prefix}mash.outcomes.")]
         consumer = Consumer(consumer_config(self.kafka, **{

@@ -11,8 +11,9 @@ it does, in order, and prints:
 1. records the erasure on mash.audit (CASE_ERASED, or RETENTION_PURGED), MACed, first;
 2. writes a tombstone under the case id on every topic keyed by case id (triaged referrals,
    requests, responses, assembled cases, decisions, outcomes, audit), under each referral
-   id on its source's referral topic and the outcome topics, and one on intake's link
-   topic under the child's blocking key naming the case: the latest value of every one of
+   id on its source's referral topic and the outcome topics, and one on each of intake's
+   two link topics (the Red lane's and the rest's) under the child's blocking key naming
+   the case: the latest value of every one of
    those keys is then empty, and compaction removes the rest of the compacted topics;
 3. each service, reading its tombstone, removes the case from its state and audits that
    (intake: admission and linking state; enrichment: gather state; routing: case state and
@@ -44,7 +45,7 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer
 
-from mash_common.access import intake_link_topic
+from mash_common.access import intake_link_topics
 from mash_common.audittrail import AuditKeys
 from mash_common.cli import add_kafka_options, kafka_from_args
 from mash_common.contracts import (
@@ -215,8 +216,9 @@ class Eraser:
                                   referral.referral_id, None))
                     tombs += [(self.names.outcomes(recipient), referral.referral_id, None)
                               for recipient in self.hub.outcome_recipients]
-                link = intake_link_topic(self.kafka.topic_prefix)
+                # Both lanes' link topics (a Red referral went through the Red one).
                 tombs += [(link, block, [(ERASE_HEADER, case_id.encode())])
+                          for link in intake_link_topics(self.kafka.topic_prefix)
                           for block in sorted({block_key(r.subject, r.referral_id)
                                                for r in referrals})]
                 for topic, key, headers in tombs:

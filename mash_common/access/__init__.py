@@ -164,6 +164,11 @@ def intake_link_topic(prefix: str) -> str:
     return f"{service_app_id(prefix, 'intake')}-link"
 
 
+def intake_link_topics(prefix: str) -> tuple[str, str]:
+    """Both of intake's link topics: the Red lane's and the rest's, keyed alike."""
+    return f"{intake_link_topic(prefix)}-red", intake_link_topic(prefix)
+
+
 BOARD_PARTY = "case-board"
 
 
@@ -281,7 +286,7 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
                         names.decisions, *[names.ratings(h) for h in hubs],
                         *[names.outcomes(r) for r in recipients],
                         *[names.outcomes(h) for h in hubs],
-                        intake_link_topic(p), names.audit], W)
+                        *intake_link_topics(p), names.audit], W)
                .describe_groups(erasure_group)
                .groups(erasure_group).build())
     principals.append(Principal(f"{p}ops.erasure", Kind.OPS, "erasure",

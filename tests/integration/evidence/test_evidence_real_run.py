@@ -333,7 +333,7 @@ def _found(values: dict[tuple[str, bytes], bytes], referrals: list[Referral]) ->
 def _triaged_by_case(run: Run) -> dict[str, list[Referral]]:
     serde = AvroSerde()
     found: dict[str, list[Referral]] = {}
-    for record in read_topics(run.hub.admin, [run.hub.admin.topics.triaged]):
+    for record in read_topics(run.hub.admin, list(run.hub.admin.topics.triaged_lanes)):
         if record.value is None:
             continue
         try:

@@ -97,7 +97,7 @@ def test_report_of_a_real_run_equals_what_the_topics_hold(
 
     # What the topics hold, read independently as the administrator.
     triaged = [serde.decode(r.value, TriagedReferral)
-               for r in read_topics(kafka, [kafka.topics.triaged]) if r.value]
+               for r in read_topics(kafka, list(kafka.topics.triaged_lanes)) if r.value]
     accepted = [i.referral for i in items if i.referral and not i.expect_rejected]
     by_source = Counter(r.source_system for r in accepted)
     systems = table("referrals_by_source_system")

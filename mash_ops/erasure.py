@@ -280,10 +280,14 @@ class Eraser:
                                 t.referral.referral_id, self.serde.encode(t.referral), mark))
                 records.append((self.names.triaged_for(t.rag), case_id, self.serde.encode(t),
                                 mark))
-            link = intake_link_topic(self.kafka.topic_prefix)
+            red_link, link = intake_link_topics(self.kafka.topic_prefix)
             for block in sorted({block_key(t.referral.subject, t.referral.referral_id)
                                  for t in found.values()}):
+                # The state change travels on one topic, in order with the re-linking below;
+                # the Red lane's topic gets a bare tombstone (no erase header: intake changes
+                # nothing for it), so compaction drops the old details there too.
                 records.append((link, block, None, [(ERASE_HEADER, case_id.encode()), *mark]))
+                records.append((red_link, block, None, list(mark)))
             latest = ordered[-1]
             linked = LinkedCase(case_id=case_id, opened_at=latest.opened_at,
                                 due_at=latest.due_at, rag=latest.rag,

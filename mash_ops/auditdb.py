@@ -16,9 +16,10 @@ case_id). Case-less events chain per partition for the same reason.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -426,15 +427,17 @@ class AuditStore:
     # redaction ----------------------------------------------------------------------
 
     def redact_case(self, case_id: str, *, operator: str, reason: str,
-                    fields: Sequence[str] = PERSONAL_FIELDS) -> list[str]:
-        """Blank the personal fields of every event of the case; each redaction is recorded
-        by a RECORD_REDACTED event appended to the same chain. Returns the ids redacted."""
+                    fields: Sequence[str] = PERSONAL_FIELDS,
+                    only: Callable[[AuditEvent], bool] | None = None) -> list[str]:
+        """Blank the personal fields of every event of the case (or of those `only` picks);
+        each redaction is recorded by a RECORD_REDACTED event appended to the same chain.
+        Returns the ids redacted."""
         done: list[str] = []
         for row in self.rows(case_id):
             if row.redacted:
                 continue
             ev = row.event
-            if ev.action in KEPT_WHOLE:
+            if ev.action in KEPT_WHOLE or (only is not None and not only(ev)):
                 continue
             blanked = _blank(ev, fields)
             body = dumps(blanked).decode("utf-8")
@@ -450,6 +453,19 @@ class AuditStore:
                 self._append(conn, note, row.chain, f"redaction of {row.event_id}")
             done.append(row.event_id)
         return done
+
+    def redact_values(self, case_id: str, values: Sequence[str], *, operator: str,
+                      reason: str) -> list[str]:
+        """Rectification: redact the case's events whose personal fields hold one of
+        `values` (a subject's old details), so the old details are kept nowhere here."""
+        wanted = [v.casefold() for v in values if v]
+
+        def holds(ev: AuditEvent) -> bool:
+            body = json.dumps(ev.model_dump(mode="json", include=set(PERSONAL_FIELDS)),
+                              ensure_ascii=False).casefold()
+            return any(v in body for v in wanted)
+
+        return self.redact_case(case_id, operator=operator, reason=reason, only=holds)
 
     def iter_case_events(self, case_id: str) -> Iterator[AuditEvent]:
         for row in self.rows(case_id):

@@ -18,9 +18,11 @@ Principals (each name under the hub's topic prefix, as topics are):
   responses, assembled cases, decisions), writes nothing, joins only its own groups;
 - service.auditstore: reads mash.audit, nothing else (no internal topics: not a faust app),
   joins only its own group;
-- ops.erasure: erasure by an authorised operator: reads the triaged referrals (to find what
-  a case left where), writes tombstones on every topic a case's records are keyed on
-  (case_id or its referral ids) and on intake's link topic, and the audit event saying so;
+- ops.erasure: erasure and rectification by an authorised operator: reads the triaged
+  referrals and the assembled cases (to find what a case left where), writes tombstones on
+  every topic a case's records are keyed on (case_id or its referral ids) and on intake's
+  link topic, a rectification's corrected records on the referral, triaged and link
+  topics, and the audit event saying so;
 - ops.reader: reads every pipeline topic and describes every group (lag, status, the
   dead-letter list), writes nothing;
 - ops.replay: replays dead letters to the topic they came from (transactionally, with the
@@ -278,7 +280,7 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
 
     erasure_group = f"{p}mash-ops-erasure"
     erasure = (_Builder()
-               .topics(list(names.triaged_lanes), R)
+               .topics([*names.triaged_lanes, names.assembled], R)
                .topics([*[names.referrals(s) for s in sources], *names.triaged_lanes, *requests,
                         *[names.responses(a) for a in agencies], names.assembled,
                         names.decisions, *[names.ratings(h) for h in hubs],
@@ -288,7 +290,7 @@ def access_model(names: TopicNames, hub: HubConfig, *, test_tools: bool = False)
                .describe_groups(erasure_group)
                .groups(erasure_group).build())
     principals.append(Principal(f"{p}ops.erasure", Kind.OPS, "erasure",
-                                "operations, privileged: erase a case (tombstones), audited",
+                                "operations, privileged: erase a case (tombstones) or rectify it, audited",
                                 erasure_group, erasure))
 
     if test_tools:

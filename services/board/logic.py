@@ -90,10 +90,15 @@ class Board:
         """Fold one record in; whether the board changed."""
         if isinstance(record, TriagedReferral):
             card = self._card(record.case_id, record.rag, record.opened_at, record.due_at)
-            changed = record.referral.referral_id not in card.referrals or card.rag is not record.rag
+            before = card.referrals.get(record.referral.referral_id)
+            # The same referral with another subject: a rectification (mash_ops.erasure).
+            rectified = before is not None and before.subject != record.referral.subject
+            changed = before is None or rectified or card.rag is not record.rag
             card.referrals[record.referral.referral_id] = record.referral
             card.rag, card.due_at = record.rag, record.due_at
-            card.subject = card.subject or record.referral.subject
+            if card.subject is None or (rectified and before is not None
+                                        and card.subject == before.subject):
+                card.subject = record.referral.subject
             return changed
         if isinstance(record, InformationRequest):
             if record.superseded:
@@ -109,6 +114,9 @@ class Board:
                 ask.chases = max(ask.chases, record.chase_number)
                 if card.assembled is None:
                     card.rag, card.due_at = record.rag, record.respond_by
+                return True
+            if record.revision == ask.request.revision and record.subject != ask.request.subject:
+                ask.request = record  # re-sent with the subject's identifiers rectified
                 return True
             if record.chase_number > ask.chases:
                 ask.chases = record.chase_number
@@ -130,7 +138,7 @@ class Board:
             card.assembled = record
             card.rag = record.rag  # a manager may re-rate an assembled case
             card.first_assembled_at = card.first_assembled_at or record.assembled_at
-            card.subject = card.subject or record.subject
+            card.subject = record.subject  # the latest version's: rectified if it was
             return True
         if isinstance(record, Decision):
             decided = self.cases.get(record.case_id)

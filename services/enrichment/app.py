@@ -45,6 +45,7 @@ from mash_common.hubconfig import load_hub_config
 from mash_common.ids import stable_id
 from mash_common.limits import MAX_RECORD_BYTES
 from mash_common.processing import consume_batches, guarded
+from mash_common.rectification import RECTIFY_HEADER
 from mash_common.serde import AvroSerde
 from mash_common.streams import (
     Position,
@@ -79,6 +80,7 @@ from mash_hub.services.enrichment.logic import (
     apply,
     forgettable,
     is_due,
+    rectify,
 )
 from mash_hub.services.enrichment.metrics import EnrichmentMetrics
 from mash_hub.services.enrichment.settings import EnrichmentSettings
@@ -178,6 +180,8 @@ class Enrichment:
             if role == "triaged":
                 await self._erase(key.decode("utf-8"), pending, pos)
             return role, False
+        if role == "triaged" and RECTIFY_HEADER in dict(pos.headers):
+            return role, await self._rectify(pos, key, raw, pending)
         ev: Event
         try:
             if role == "triaged":
@@ -227,6 +231,26 @@ class Enrichment:
         await self.app.producer.flush()  # the record of the purge first, then the purge
         self.store.delete(state)
         logger.info("case %s erased from the gather state at %s", case_id, pos)
+
+    async def _rectify(self, pos: Position, key: bytes | None, raw: bytes,
+                       pending: dict[str, GatherState]) -> bool:
+        """A corrected referral of a case (mash_ops.erasure rectify): the case's state takes
+        it; the CASE_RECTIFIED audit, the re-sent requests and the corrected next version
+        go out, and are flushed (handle) before the state is written."""
+        try:
+            triaged = self.serde.decode(raw, TriagedReferral)
+        except SerdeError as exc:
+            await self._reject("triaged", pos, key, raw, exc.reason_code, str(exc))
+            return False
+        state = pending.get(triaged.case_id) or self.store.get(triaged.case_id)
+        if state is None:
+            return False  # nothing held of the case here
+        outcome = rectify(state, triaged.referral, utcnow())
+        sent = await self._emit(outcome, "triaged", pos, key, raw)
+        if outcome.state is not None and outcome.state != state:
+            pending[triaged.case_id] = outcome.state
+            logger.info("case %s rectified in the gather state at %s", triaged.case_id, pos)
+        return sent
 
     def _too_big(self, outcome: Outcome) -> str | None:
         """Why the step's state or assembled case would exceed the record size the producer

@@ -69,6 +69,7 @@ from mash_common.contracts import (
     UtcDatetime,
 )
 from mash_common.ids import stable_id
+from mash_common.rectification import changed_fields, corrected_identifiers
 from mash_common.threshold import ResponseRule, Timescales, due_at, fired_response_rules, highest
 from mash_common.workinghours import WorkingHours
 from mash_hub.services.enrichment.agreement import (
@@ -216,6 +217,7 @@ class RequestKind(StrEnum):
     NARROWED = "NARROWED"  # consent refused: re-sent without the categories it gated
     WITHDRAWN = "WITHDRAWN"  # consent refused: the whole request withdrawn
     SUPERSEDED = "SUPERSEDED"  # the notice on the old RAG's topic after a re-rating
+    RECTIFIED = "RECTIFIED"  # re-sent as it stands, the subject's identifiers corrected
 
 
 @dataclass(frozen=True)
@@ -909,6 +911,37 @@ def _on_tick(state: GatherState, now: datetime, rules: Rules) -> Outcome:
             ask.chases += 1
             effects.append(SendRequest(_request(state, ask, now, chase=ask.chases), RequestKind.CHASE))
             effects.append(_request_audit(AuditAction.REQUEST_CHASED, ask, f"chase {ask.chases}"))
+    return Outcome(state, effects)
+
+
+def rectify(state: GatherState, referral: Referral, now: datetime) -> Outcome:
+    """A rectification of one of the case's referrals (mash_ops.erasure rectify): its
+    subject is replaced by the corrected one, each request's identifiers are corrected
+    (only those it carried) and re-sent as they stand (same id and revision, so adapters
+    answer from their cache), and an assembled case is published again as its next
+    version. A case gathering a later round carries the correction at its next assembly."""
+    index = next((i for i, r in enumerate(state.referrals)
+                  if r.referral_id == referral.referral_id), None)
+    if index is None:
+        return Outcome(state, [Ignored("RECTIFY_UNKNOWN_REFERRAL")])
+    fields = changed_fields(state.referrals[index].subject, referral.subject)
+    if not fields:
+        return Outcome(state, [Ignored("RECTIFY_NOTHING_CHANGED")])
+    state = state.model_copy(deep=True)
+    state.referrals[index] = state.referrals[index].model_copy(update={"subject": referral.subject})
+    values = {f: getattr(referral.subject, f) for f in fields}
+    effects: list[Effect] = [Audit(AuditAction.CASE_RECTIFIED, reference=referral.referral_id,
+                                   detail="enrichment: gather state corrected: subject."
+                                          + ", subject.".join(fields))]
+    for i, ask in enumerate(state.asks):
+        ids = corrected_identifiers(ask.identifiers, values)
+        if ids == ask.identifiers:
+            continue
+        state.asks[i] = ask = ask.model_copy(update={"identifiers": ids})
+        effects.append(SendRequest(_request(state, ask, now, chase=ask.chases),
+                                   RequestKind.RECTIFIED))
+    if state.version > 0 and state.phase is Phase.ASSEMBLED:
+        effects += _assemble(state, now, amended=True, at_deadline=False)
     return Outcome(state, effects)
 
 

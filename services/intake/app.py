@@ -45,6 +45,7 @@ from mash_common.hubconfig import load_hub_config
 from mash_common.partitioning import partition_for
 from mash_common.processing import consume_events, guarded
 from mash_common.recipients import KindRule, RecipientPolicy, load_recipient_policy
+from mash_common.rectification import RECTIFY_CASE_HEADER, RECTIFY_HEADER, LinkedCase
 from mash_common.serde import AvroSerde
 from mash_common.streams import (
     Position,
@@ -56,7 +57,7 @@ from mash_common.streams import (
     write_table,
 )
 from mash_common.topics import PIPELINE_PARTITIONS
-from mash_hub.services.intake.linking import Block, block_key
+from mash_hub.services.intake.linking import Block, OpenCase, block_key, identity_of
 from mash_hub.services.intake.logic import (
     Admission,
     SeenReferral,
@@ -146,6 +147,16 @@ class Intake:
             key = event.key if isinstance(event.key, bytes) else None
             await self._forget_referral(key, position_of(event))
             return
+        position = position_of(event)
+        key = event.key if isinstance(event.key, bytes) else None
+        if RECTIFY_HEADER in dict(position.headers) and key is not None:
+            # The referral as corrected (mash_ops.erasure rectify): it supersedes the
+            # original on its topic; triage has the case already, so nothing goes on. One
+            # intake has not seen is admitted as any referral: the header drops nothing.
+            await self.remember_pending()
+            if self.seen.get(key) is not None:
+                await self._rectified_referral(key, position)
+                return
         await self.on_referral(self._arrival(event, utcnow()))
         if not more_queued or len(self._to_remember) >= REMEMBER_EVERY:
             await self.remember_pending()
@@ -295,6 +306,34 @@ class Intake:
         await self.publisher.flush()  # the record of the purge first, then the purge
         del self.seen[key]
 
+    async def _rectified_referral(self, key: bytes, position: Position) -> None:
+        case_id = dict(position.headers)[RECTIFY_HEADER].decode() or None
+        await self.publisher.audit(AuditAction.CASE_RECTIFIED, case_id=case_id,
+                                   reference=key.decode(),
+                                   detail=f"intake: the referral's corrected version supersedes "
+                                          f"the original on its topic (at {position})")
+        await self.publisher.flush()
+
+    async def _relink(self, key: bytes, value: bytes, position: Position) -> None:
+        """The corrected referral of a rectified case, under the corrected blocking key: the
+        case joins that block with the corrected identifiers, so later referrals with the
+        corrected details link to it (its old key's tombstone removes it from there)."""
+        headers = dict(position.headers)
+        linked = LinkedCase.model_validate_json(headers[RECTIFY_CASE_HEADER])
+        referral = self.serde.decode(value, Referral)
+        nhs, name_key, dob, postcode_key = identity_of(referral.subject)
+        raw = self.cases.get(key)
+        block = Block.model_validate_json(raw) if raw is not None else Block()
+        block = block.upsert(OpenCase(
+            case_id=linked.case_id, opened_at=linked.opened_at, due_at=linked.due_at,
+            rag=linked.rag, nhs_number=nhs, name_key=name_key, date_of_birth=dob,
+            postcode_key=postcode_key, referral_ids=linked.referral_ids))
+        await self.publisher.audit(AuditAction.CASE_RECTIFIED, case_id=linked.case_id,
+                                   detail=f"intake: linking state of the case corrected "
+                                          f"(at {position})")
+        await self.publisher.flush()  # the record of the correction first, then the state
+        self.cases[key] = block.model_dump_json().encode()
+
     async def _forget_case(self, key: bytes, position: Position) -> None:
         """A tombstone on the link topic, keyed by the child's blocking key, naming the case in
         its ERASE_HEADER: the case leaves the block (so no later referral links to it) and
@@ -307,15 +346,22 @@ class Intake:
         gone = [c for c in block.cases if c.case_id == case_id]
         if not gone:
             return
-        await self.publisher.audit(AuditAction.CASE_ERASED, case_id=case_id,
-                                   detail=f"intake: linking state of the case removed "
-                                          f"(tombstone at {position})")
+        # A rectification moves the case to its corrected key (_relink) and keeps its
+        # referrals in the dedupe table; an erasure forgets them.
+        rectifying = RECTIFY_HEADER in dict(position.headers)
+        await self.publisher.audit(
+            AuditAction.CASE_RECTIFIED if rectifying else AuditAction.CASE_ERASED,
+            case_id=case_id,
+            detail=f"intake: linking state of the case removed from its "
+                   f"{'old ' if rectifying else ''}blocking key (tombstone at {position})")
         await self.publisher.flush()
         kept = Block(cases=[c for c in block.cases if c.case_id != case_id])
         if kept.cases:
             self.cases[key] = kept.model_dump_json().encode()
         else:
             del self.cases[key]
+        if rectifying:
+            return
         for case in gone:
             for referral_id in case.referral_ids:
                 if self.triaged.get(referral_id.encode()) is not None:
@@ -365,6 +411,9 @@ class Intake:
         started = perf_counter()
         if value is None:
             await self._forget_case(key or b"", position)
+            return
+        if RECTIFY_HEADER in dict(position.headers):
+            await self._relink(key or b"", value, position)
             return
         # Admission wrote these bytes after decoding them: a failure here is a bug, not poison.
         referral = self.serde.decode(value or b"", Referral)

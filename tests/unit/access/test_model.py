@@ -173,10 +173,12 @@ def test_the_audit_store_reads_the_audit_topic_and_nothing_else(
     assert not store.may(Op.READ, Resource.GROUP, "hub1.mash-routing")
 
 
-def test_the_erasure_operator_reads_only_triaged_and_never_joins_a_service_group(
+def test_the_erasure_operator_reads_only_triaged_and_assembled_and_never_joins_a_service_group(
         model: list[Principal], hub: HubConfig) -> None:
     eraser = by_party(model, Kind.OPS, "erasure")
-    assert readable(eraser, hub) == set(NAMES.triaged_lanes)  # both lanes: Red cases too
+    # Both lanes (Red cases too), and the assembled cases (a rectification of a case whose
+    # triaged referrals have expired).
+    assert readable(eraser, hub) == {*NAMES.triaged_lanes, NAMES.assembled}
     assert NAMES.audit in writable(eraser, hub) and NAMES.assembled in writable(eraser, hub)
     for system in hub.hub_systems:  # a manager's rationale and the refusals told back
         assert {NAMES.ratings(system), NAMES.outcomes(system)} <= writable(eraser, hub)

@@ -179,3 +179,17 @@ def test_an_erased_case_leaves_the_board() -> None:
     assert board.forget("C-ERASED") is True
     assert "C-ERASED" not in board.cases
     assert board.forget("C-ERASED") is False
+
+
+def test_a_rectified_case_shows_the_corrected_subject_only() -> None:
+    board = Board()
+    first = request("c9", "police")
+    assert board.apply(first)
+    assert board.apply(assembled("c9", 1, []))
+    fixed_ids = first.model_copy(update={"subject": SubjectIdentifiers(given_name="Zoe")})
+    assert board.apply(fixed_ids)  # the same request re-sent with corrected identifiers
+    later = assembled("c9", 2, [])
+    later = later.model_copy(update={"subject": later.subject.model_copy(update={"given_name": "Zoe"})})
+    assert board.apply(later)
+    view = json.dumps(case_view(board, "c9", T0 + timedelta(hours=2)), default=str)
+    assert "Zoe" in view and "Zed" not in view

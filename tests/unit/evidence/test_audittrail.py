@@ -140,6 +140,18 @@ def test_redaction_keeps_the_chain_verifiable_and_shows_itself(store: AuditStore
     assert store.redact_case("CASE-1", operator="ig-lead", reason="again") == []
 
 
+def test_rectification_redacts_only_the_events_holding_an_old_value(store: AuditStore) -> None:
+    store.append(store.keys.sign(event(1)), partition=0, source="a[0]@1")
+    named = event(2).model_copy(update={"detail": "named Sïan Old in the note"})
+    store.append(store.keys.sign(named), partition=0, source="a[0]@2")
+    redacted = store.redact_values("CASE-1", ["sÏan old", "unrelated"], operator="ig-lead",
+                                   reason="rectification RR-1")
+    assert redacted == ["ev-2"]
+    assert store.verify("CASE-1").ok
+    assert all("Sïan" not in r.body for r in store.rows("CASE-1"))
+    assert any("detail 1" in r.body for r in store.rows("CASE-1"))
+
+
 def test_engine_refuses_updates_through_sqlalchemy_too(store: AuditStore) -> None:
     from sqlalchemy import text
     store.append(store.keys.sign(event(1)), partition=0, source="a[0]@1")

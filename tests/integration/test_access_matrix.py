@@ -131,9 +131,11 @@ ROWS = [
         group="mash-routing"),
     Row((Kind.SERVICE, "auditstore"), "write", lambda n: n.audit,
         KafkaError.CLUSTER_AUTHORIZATION_FAILED),
-    # the erasure operator writes tombstones where a case is keyed, reads only triaged
+    # the erasure operator writes tombstones where a case is keyed, reads triaged and the assembled cases
     Row((Kind.OPS, "erasure"), "write", lambda n: n.assembled, OK),
-    Row((Kind.OPS, "erasure"), "read", lambda n: n.assembled, DENIED_TOPIC),
+    # Rectification rebuilds a case from its latest assembled version: erasure may read it.
+    Row((Kind.OPS, "erasure"), "read", lambda n: n.assembled, OK),
+    Row((Kind.OPS, "erasure"), "read", lambda n: n.decisions, DENIED_TOPIC),
     Row((Kind.OPS, "erasure"), "write", lambda n: n.deadletter, DENIED_TOPIC),
 ]
 

@@ -28,35 +28,21 @@ def always_alive() -> tuple[bool, Mapping[str, Any]]:
     return True, {}
 
 
-class ProbeServer:
-    """Serves /metrics, /healthz and /readyz from a daemon thread; port 0 picks a free port."""
+Route = Callable[[], tuple[int, bytes, str]]  # -> (status, body, content type)
 
-    def __init__(self, registry: CollectorRegistry, *, host: str, port: int,
-                 alive: Probe | None = None, ready: Probe | None = None) -> None:
-        self._registry = registry
-        self._alive = alive or always_alive
-        self._ready = ready
-        outer = self
 
+class HttpEndpoint:
+    """A small HTTP server on a daemon thread answering GETs from `routes` (path -> answer,
+    the query string ignored); port 0 picks a free port. ProbeServer and the SDK's
+    HealthServer are built on it."""
+
+    def __init__(self, routes: Mapping[str, Route], *, host: str, port: int, name: str,
+                 not_found: bytes = b"not found\n") -> None:
         class _Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    self._send(200, generate_latest(outer._registry), CONTENT_TYPE_LATEST)
-                elif path == "/healthz":
-                    self._answer(*outer.alive(), ok_word="ok", bad_word="not alive")
-                elif path == "/readyz":
-                    self._answer(*outer.ready(), ok_word="ready", bad_word="not ready")
-                else:
-                    self._send(404, b"not found: /metrics, /healthz, /readyz\n", "text/plain")
-
-            def _answer(self, ok: bool, detail: Mapping[str, Any], *, ok_word: str,
-                        bad_word: str) -> None:
-                body = json.dumps({"status": ok_word if ok else bad_word, "detail": dict(detail)},
-                                  sort_keys=True, default=str).encode()
-                self._send(200 if ok else 503, body, "application/json")
-
-            def _send(self, code: int, body: bytes, ctype: str) -> None:
+                route = routes.get(self.path.split("?", 1)[0])
+                code, body, ctype = (route() if route is not None
+                                     else (404, not_found, "text/plain"))
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
@@ -68,12 +54,39 @@ class ProbeServer:
 
         self._server = ThreadingHTTPServer((host, port), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="probes",
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name,
                                         daemon=True)
 
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
+
+    def _start(self) -> tuple[str, int]:
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def metrics_route(registry: CollectorRegistry) -> Route:
+    return lambda: (200, generate_latest(registry), CONTENT_TYPE_LATEST)
+
+
+class ProbeServer(HttpEndpoint):
+    """Serves /metrics, /healthz and /readyz from a daemon thread; port 0 picks a free port."""
+
+    def __init__(self, registry: CollectorRegistry, *, host: str, port: int,
+                 alive: Probe | None = None, ready: Probe | None = None) -> None:
+        self._alive = alive or always_alive
+        self._ready = ready
+        super().__init__({"/metrics": metrics_route(registry),
+                          "/healthz": lambda: _answer(*self.alive(), "ok", "not alive"),
+                          "/readyz": lambda: _answer(*self.ready(), "ready", "not ready")},
+                         host=host, port=port, name="probes",
+                         not_found=b"not found: /metrics, /healthz, /readyz\n")
 
     def alive(self) -> tuple[bool, Mapping[str, Any]]:
         return self._run(self._alive)
@@ -93,11 +106,13 @@ class ProbeServer:
             return False, {"error": type(exc).__name__}
 
     def start(self) -> ProbeServer:
-        self._thread.start()
-        host, port = self._server.server_address[:2]
-        logger.info("metrics and probes on http://%s:%d/metrics, /healthz, /readyz", host, port)
+        logger.info("metrics and probes on http://%s:%d/metrics, /healthz, /readyz",
+                    *self._start())
         return self
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+
+def _answer(ok: bool, detail: Mapping[str, Any], ok_word: str,
+            bad_word: str) -> tuple[int, bytes, str]:
+    body = json.dumps({"status": ok_word if ok else bad_word, "detail": dict(detail)},
+                      sort_keys=True, default=str).encode()
+    return 200 if ok else 503, body, "application/json"

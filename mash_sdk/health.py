@@ -7,52 +7,28 @@ Kafka recently, 503 otherwise (with a one-line reason per adapter, no personal d
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+
+from mash_common.health import HttpEndpoint, metrics_route
 
 logger = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], tuple[bool, str]]
 
 
-class HealthServer:
+class HealthServer(HttpEndpoint):
     """Serves health and metrics from a daemon thread; port 0 picks a free port."""
 
     def __init__(self, registry: CollectorRegistry, host: str = "127.0.0.1", port: int = 0) -> None:
         self._checks: list[HealthCheck] = []
-        self._registry = registry
-        outer = self
+        super().__init__({"/healthz": self._healthz, "/metrics": metrics_route(registry)},
+                         host=host, port=port, name="health")
 
-        class _Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                if self.path.startswith("/healthz"):
-                    ok, text = outer.check()
-                    self._send(200 if ok else 503, text.encode(), "text/plain; charset=utf-8")
-                elif self.path.startswith("/metrics"):
-                    self._send(200, generate_latest(outer._registry), CONTENT_TYPE_LATEST)
-                else:
-                    self._send(404, b"not found\n", "text/plain")
-
-            def _send(self, code: int, body: bytes, ctype: str) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass  # probes every few seconds would drown the log
-
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+    def _healthz(self) -> tuple[int, bytes, str]:
+        ok, text = self.check()
+        return 200 if ok else 503, text.encode(), "text/plain; charset=utf-8"
 
     def add_check(self, check: HealthCheck) -> None:
         self._checks.append(check)
@@ -65,10 +41,5 @@ class HealthServer:
         return ok, "".join(f"{'ok' if r[0] else 'FAIL'} {r[1]}\n" for r in results)
 
     def start(self) -> HealthServer:
-        self._thread.start()
-        logger.info("health and metrics on http://%s:%d/healthz", *self._server.server_address[:2])
+        logger.info("health and metrics on http://%s:%d/healthz", *self._start())
         return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -1,7 +1,7 @@
 """Fills the mash-sdk wheel from the repository's top-level folders (two levels up).
 
 mash_sdk/ whole; mash_common/ except HUB_ONLY, the faust runtime that mash-hub's wheel
-carries (the root pyproject.toml force-includes exactly these); schemas/avro/ as
+carries (the root pyproject.toml ships exactly these: its hook's `ship` table); schemas/avro/ as
 mash_common/_schemas and config/*.yaml as mash_common/_config, the defaults an installed
 package falls back on. tests/unit/test_packaging.py keeps HUB_ONLY and pyproject.toml in step.
 """

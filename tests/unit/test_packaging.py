@@ -41,7 +41,7 @@ def imports_faust(path: Path) -> bool:
 
 
 def test_the_hub_wheel_carries_exactly_the_runtime_the_sdk_leaves_out() -> None:
-    force = HUB["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]  # type: ignore[index]
+    force = HUB["tool"]["hatch"]["build"]["targets"]["wheel"]["hooks"]["custom"]["ship"]  # type: ignore[index]
     hub_common = {src for src in force if src.startswith("mash_common/")}
     assert hub_common == set(HOOK.HUB_ONLY)
     assert all(force[src] == src for src in hub_common)

@@ -11,6 +11,7 @@ packages.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
@@ -26,5 +27,5 @@ class HubFiles(BuildHookInterface):  # type: ignore[misc]  # hatchling ships no 
         if not isinstance(ship, dict) or not ship:
             raise ValueError("pyproject.toml: [tool.hatch.build.targets.wheel.hooks.custom] "
                              "needs a `ship` table (source -> path in the wheel)")
-        build_data["force_include"].update({str(self.root) + "/" + src: dst
-                                            for src, dst in ship.items()})
+        root = Path(self.root)
+        build_data["force_include"].update({str(root / src): dst for src, dst in ship.items()})
